@@ -172,6 +172,7 @@ type Summary struct {
 	Entities       SummaryEntities `json:"entities"`
 	Reports        []SummaryReport `json:"reports"`
 	Errors         []SummaryError  `json:"errors"`
+	Changes        *Changes        `json:"changes,omitempty"`
 }
 
 // Latest is latest.json: the pointer to the newest finished run.

@@ -1,0 +1,275 @@
+// Package findings turns a finished run into decisions: per entity, the
+// services SCPs allow but nobody used for the unused threshold, the SCP
+// documents that would deny them, what changed since the previous run, and
+// the self-contained HTML report. It works from digests (DigestOf) so that a
+// run of 11,001 entity reports finalizes without reading them back.
+package findings
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/catalog"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/scpsuggest"
+)
+
+// DefaultUnusedDays is the unused threshold when a run does not set one.
+const DefaultUnusedDays = 90
+
+// Caveats qualify every finding; they are printed wherever findings are shown.
+var Caveats = []string{
+	"Access data covers about the last 400 days, and only Regions where IAM tracks service last accessed data; activity elsewhere is not counted.",
+	"Access attempts include denied requests: a service listed as accessed may only have been tried.",
+	"Root and OU reports exclude the management account: a service unused at the OU level may still be needed by the management account (which SCPs do not restrict).",
+	"Reports cover SCP-allowed services only; a service missing from a report is already denied by an SCP.",
+}
+
+// Entry is one entity report of a run, as the pipeline recorded it.
+type Entry struct {
+	Entity   reportdoc.Entity
+	PolicyID string // empty for an entity report without a policy
+	Status   string // reportdoc.StatusCompleted or reportdoc.StatusFailed
+	Error    *reportdoc.Error
+	Digest   *Digest // nil for failed entities
+}
+
+// Previous is the previous finished run, for the changes section.
+type Previous struct {
+	RunID   string
+	Entries []Entry
+}
+
+// Input is everything Finalize needs. Summary is complete except Changes.
+type Input struct {
+	Summary    *reportdoc.Summary
+	UnusedDays int // 0 means DefaultUnusedDays
+	Entries    []Entry
+	Previous   *Previous // nil when there is no previous run
+}
+
+// Result is what Finalize produces: the pipeline sets Summary.Changes from
+// Changes and stores FindingsJSON and HTML next to the summary.
+type Result struct {
+	Changes      *reportdoc.Changes // nil without a previous run
+	FindingsJSON []byte
+	HTML         []byte
+}
+
+// Document is runs/<runId>/findings.json.
+type Document struct {
+	SchemaVersion  int                `json:"schemaVersion"`
+	RunID          string             `json:"runId"`
+	OrganizationID string             `json:"organizationId"`
+	CompletedAt    *reportdoc.Time    `json:"completedAt"`
+	UnusedDays     int                `json:"unusedDays"`
+	Caveats        []string           `json:"caveats"`
+	NeverDeny      []string           `json:"neverDeny"`
+	Totals         Totals             `json:"totals"`
+	Entities       []EntityFindings   `json:"entities"`
+	Changes        *reportdoc.Changes `json:"changes"`
+}
+
+// Totals sums the findings of a run.
+type Totals struct {
+	Reports       int `json:"reports"`
+	Failed        int `json:"failed"`
+	WithUnused    int `json:"withUnused"`
+	Unused        int `json:"unused"`
+	NeverAccessed int `json:"neverAccessed"`
+}
+
+// EntityFindings are the findings of one entity report.
+type EntityFindings struct {
+	Entity   reportdoc.Entity `json:"entity"`
+	PolicyID *string          `json:"policyId"`
+	Status   string           `json:"status"`
+	Error    *reportdoc.Error `json:"error"`
+	AsOf     *reportdoc.Time  `json:"asOf"`
+	// Listed counts the services the report lists (those SCPs allow).
+	Listed int `json:"servicesListed"`
+	// Used counts the services accessed within the threshold.
+	Used int `json:"servicesUsed"`
+	// Unused lists the namespaces not accessed within the threshold,
+	// never-accessed ones included, sorted.
+	Unused        []string `json:"unused"`
+	NeverAccessed int      `json:"neverAccessed"`
+	// LastAccessed gives the age of the unused services that were accessed
+	// at some point in the tracking period.
+	LastAccessed []LastAccess `json:"lastAccessed"`
+	// SCP summarizes the suggested deny policy; only for reports without a
+	// policy id, since an SCP suggestion is about the entity as a whole.
+	SCP *SCPFinding `json:"scp,omitempty"`
+}
+
+// LastAccess is the age of one service's last access.
+type LastAccess struct {
+	Namespace string `json:"namespace"`
+	Days      int    `json:"days"`
+}
+
+// SCPFinding summarizes the suggested SCP of an entity; `orgaudit scp` and
+// the HTML report print the documents.
+type SCPFinding struct {
+	Deny     int      `json:"deny"`
+	Kept     []string `json:"kept"`
+	Policies int      `json:"policies"`
+}
+
+// Analyze computes the findings of one entry. buf is scratch space for the
+// decoded digest (may be nil).
+func Analyze(e Entry, unusedDays int, opts scpsuggest.Options, buf []ServiceAge) (EntityFindings, []ServiceAge, error) {
+	f := EntityFindings{Entity: e.Entity, Status: e.Status, Error: e.Error, Unused: []string{}, LastAccessed: []LastAccess{}}
+	if e.PolicyID != "" {
+		p := e.PolicyID
+		f.PolicyID = &p
+	}
+	if e.Digest == nil {
+		return f, buf, nil
+	}
+	f.AsOf = reportdoc.NewTime(time.Unix(e.Digest.AsOf, 0))
+	svcs, err := e.Digest.Services(buf)
+	if err != nil {
+		return f, buf, fmt.Errorf("findings: %s: %w", e.Entity.Path, err)
+	}
+	f.Listed = len(svcs)
+	for _, s := range svcs {
+		switch {
+		case !s.UnusedFor(unusedDays):
+			f.Used++
+		case s.Never():
+			f.NeverAccessed++
+			f.Unused = append(f.Unused, s.Namespace)
+		default:
+			f.Unused = append(f.Unused, s.Namespace)
+			f.LastAccessed = append(f.LastAccessed, LastAccess{s.Namespace, s.Days()})
+		}
+	}
+	if e.PolicyID == "" {
+		sg, err := scpsuggest.Suggest(f.Unused, opts)
+		if err != nil {
+			return f, svcs, fmt.Errorf("findings: %s: %w", e.Entity.Path, err)
+		}
+		f.SCP = &SCPFinding{Deny: len(sg.Denied), Kept: sg.Kept, Policies: len(sg.Policies)}
+	}
+	return f, svcs, nil
+}
+
+// Finalize computes a run's findings, changes and HTML report. Same input,
+// same bytes: entries are processed in path order and no clock is read.
+func Finalize(in Input) (*Result, error) {
+	if in.Summary == nil {
+		return nil, errors.New("findings: finalize: no summary")
+	}
+	days := in.UnusedDays
+	if days <= 0 {
+		days = DefaultUnusedDays
+	}
+	entries := sortedEntries(in.Entries)
+	res := &Result{}
+	if in.Previous != nil {
+		ch, err := compare(entries, in.Previous, days)
+		if err != nil {
+			return nil, err
+		}
+		res.Changes = ch
+	}
+	opts := scpsuggest.Options{}
+	doc := Document{
+		SchemaVersion:  reportdoc.SchemaVersion,
+		RunID:          in.Summary.RunID,
+		OrganizationID: in.Summary.OrganizationID,
+		CompletedAt:    in.Summary.CompletedAt,
+		UnusedDays:     days,
+		Caveats:        Caveats,
+		NeverDeny:      scpsuggest.NeverDeny(opts),
+		Changes:        res.Changes,
+	}
+	page, err := newPage(in.Summary, days, entries, res.Changes)
+	if err != nil {
+		return nil, err
+	}
+	var body bytes.Buffer
+	var buf []ServiceAge
+	for i, e := range entries {
+		f, svcs, err := Analyze(e, days, opts, buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = svcs
+		doc.Totals.Reports++
+		if e.Digest == nil {
+			doc.Totals.Failed++
+		}
+		if len(f.Unused) > 0 {
+			doc.Totals.WithUnused++
+		}
+		doc.Totals.Unused += len(f.Unused)
+		doc.Totals.NeverAccessed += f.NeverAccessed
+		b, err := json.Marshal(f)
+		if err != nil {
+			return nil, fmt.Errorf("findings: encode %s: %w", e.Entity.Path, err)
+		}
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(b)
+		page.add(e, f, svcs)
+	}
+	// Encode the document with an empty entity list, then splice the
+	// entities in, so each one is encoded once and never held twice.
+	head, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("findings: encode: %w", err)
+	}
+	marker := []byte(`"entities":[]`)
+	if doc.Entities == nil {
+		marker = []byte(`"entities":null`)
+	}
+	at := bytes.Index(head, marker)
+	if at < 0 {
+		return nil, errors.New("findings: encode: entities marker missing")
+	}
+	out := make([]byte, 0, len(head)+body.Len()+1)
+	out = append(out, head[:at]...)
+	out = append(out, `"entities":[`...)
+	out = append(out, body.Bytes()...)
+	out = append(out, ']')
+	out = append(out, head[at+len(marker):]...)
+	out = append(out, '\n')
+	res.FindingsJSON = out
+	html, err := page.render()
+	if err != nil {
+		return nil, err
+	}
+	res.HTML = html
+	return res, nil
+}
+
+func entryKey(entityID, policyID string) string { return entityID + "\x00" + policyID }
+
+func sortedEntries(in []Entry) []Entry {
+	out := append([]Entry(nil), in...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Entity.Path != out[j].Entity.Path {
+			return out[i].Entity.Path < out[j].Entity.Path
+		}
+		if out[i].PolicyID != out[j].PolicyID {
+			return out[i].PolicyID < out[j].PolicyID
+		}
+		return out[i].Entity.ID < out[j].Entity.ID
+	})
+	return out
+}
+
+// serviceName is the display name of a namespace.
+func serviceName(ns string) string {
+	if s, ok := catalog.Lookup(ns); ok {
+		return s.Name
+	}
+	return ns
+}

@@ -1,0 +1,96 @@
+package findings
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/orgaudit/orgaudit/internal/htmlreport"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/scpsuggest"
+)
+
+// page accumulates the HTML report while Finalize walks the entries.
+type page struct {
+	rep  htmlreport.Report
+	days int
+	col  map[string]int
+	row  []byte // scratch for a row's cells
+}
+
+// newPage sets up the report and its columns: every namespace any entry
+// lists, sorted. That takes a first pass over the digests, which is cheaper
+// than holding every decoded report until the end.
+func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Changes) (*page, error) {
+	p := &page{days: days, col: map[string]int{}}
+	var buf []ServiceAge
+	var names []string
+	for _, e := range entries {
+		if e.Digest == nil {
+			continue
+		}
+		svcs, err := e.Digest.Services(buf)
+		if err != nil {
+			return nil, fmt.Errorf("findings: %s: %w", e.Entity.Path, err)
+		}
+		buf = svcs
+		for _, sv := range svcs {
+			if _, ok := p.col[sv.Namespace]; !ok {
+				p.col[sv.Namespace] = 0
+				names = append(names, sv.Namespace)
+			}
+		}
+	}
+	sort.Strings(names)
+	for i, ns := range names {
+		p.col[ns] = i
+		p.rep.Services = append(p.rep.Services, htmlreport.Service{Namespace: ns, Name: serviceName(ns)})
+	}
+	p.row = make([]byte, len(names))
+	p.rep.RunID = s.RunID
+	p.rep.OrganizationID = s.OrganizationID
+	p.rep.Status = s.Status
+	p.rep.StartedAt = timeText(s.StartedAt)
+	p.rep.CompletedAt = timeText(s.CompletedAt)
+	p.rep.UnusedDays = days
+	p.rep.Entities = s.Entities
+	p.rep.Caveats = Caveats
+	p.rep.NeverDeny = scpsuggest.NeverDeny(scpsuggest.Options{})
+	p.rep.Changes = ch
+	return p, nil
+}
+
+func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) {
+	r := htmlreport.Row{
+		ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path,
+		PolicyID: e.PolicyID, Status: e.Status, Unused: len(f.Unused), Never: f.NeverAccessed,
+	}
+	if e.Error != nil {
+		r.Error = strings.TrimSpace(e.Error.Code + ": " + e.Error.Message)
+	}
+	for i := range p.row {
+		p.row[i] = htmlreport.CellNotListed
+	}
+	if e.Digest != nil {
+		// svcs are sorted by namespace like the columns, so the accessed
+		// cells' days come out in column order.
+		for _, s := range svcs {
+			p.row[p.col[s.Namespace]] = htmlreport.Cell(s.Days(), s.UnusedFor(p.days))
+			if !s.Never() {
+				r.Days = append(r.Days, s.Days())
+			}
+		}
+	}
+	r.Cells = string(p.row)
+	p.rep.Rows = append(p.rep.Rows, r)
+}
+
+func (p *page) render() ([]byte, error) { return htmlreport.Render(&p.rep) }
+
+func timeText(t *reportdoc.Time) string {
+	if t == nil {
+		return ""
+	}
+	b, _ := t.MarshalJSON()
+	return strings.Trim(string(b), `"`)
+}
