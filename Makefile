@@ -14,7 +14,7 @@ LAMBDA_FLAGS = -tags lambda.norpc -trimpath -ldflags "-s -w"
 
 ## demo: audit a realistic simulated organization on the embedded simulator
 demo:
-	$(GO) run ./cmd/orgaudit run --demo
+	$(GO) run ./cmd/orgaudit run --demo --include-accounts
 
 ## test: every test (unit, integration against the simulator, end to end)
 test:
