@@ -138,3 +138,27 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(b)
 }
+
+type s3Error struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	Resource  string   `xml:"Resource,omitempty"`
+	RequestID string   `xml:"RequestId"`
+}
+
+// WriteS3Error writes an S3 REST error: <Error><Code>…</Code><Message>…
+// </Message><Resource>…</Resource><RequestId>…</RequestId></Error>, with
+// the request id also in the x-amz-request-id header as S3 sends it.
+func WriteS3Error(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	id := RequestID(r.Context())
+	w.Header().Set("x-amz-request-id", id)
+	b, _ := xml.Marshal(s3Error{Code: code, Message: message, Resource: r.URL.Path, RequestID: id})
+	b = append([]byte(xml.Header), b...)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+}
