@@ -291,3 +291,27 @@ func (o *Org) Index() error {
 	}
 	return nil
 }
+
+// Entities returns every entity of the organization depth first from the
+// root, each parent before its children (child OUs, then accounts, each
+// sorted by id).
+func (o *Org) Entities() []Node {
+	out := make([]Node, 0, len(o.nodes))
+	var walk func(*node)
+	walk = func(n *node) {
+		out = append(out, n.Node)
+		for _, c := range n.childOUs {
+			walk(o.nodes[c])
+		}
+		for _, c := range n.childAccounts {
+			out = append(out, o.nodes[c].Node)
+		}
+	}
+	if r, ok := o.nodes[o.Root.ID]; ok {
+		walk(r)
+	}
+	return out
+}
+
+// EntityCount returns how many OUs and accounts the organization has.
+func (o *Org) EntityCount() (ous, accounts int) { return len(o.OUs), len(o.Accounts) }
