@@ -20,6 +20,11 @@ demo:
 test:
 	$(GO) test -count=1 ./...
 
+## e2e: the deployed shape end to end (part of test): Lambda binaries under
+## aws-lambda-rie, the real state machine under aws-local-stepfunctions
+e2e:
+	$(GO) test -count=1 -v ./internal/e2e/...
+
 build:
 	$(GO) build ./...
 
