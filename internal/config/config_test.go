@@ -1,0 +1,66 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnvDefaults(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{EnvBucket: "audit-bucket"}))
+	if err != nil {
+		t.Fatalf("FromEnv: %v", err)
+	}
+	want := Config{Bucket: "audit-bucket", Prefix: "orgaudit/", ReportRoleSession: "orgaudit", UnusedDays: 90, MaxConcurrentJobs: 1, StepBudget: 10 * time.Minute}
+	if c != want {
+		t.Errorf("Got(FromEnv) = %+v; want %+v", c, want)
+	}
+}
+
+func TestFromEnvValues(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		EnvBucket: "b", EnvPrefix: "audits/nightly/", EnvReportRoleARN: "arn:aws:iam::111111111111:role/report",
+		EnvReportRoleSession: "nightly", EnvUnusedDays: "30", EnvMaxConcurrentJobs: "3",
+		EnvIncludeAccounts: "true", EnvIncludePolicies: "1",
+	}))
+	if err != nil {
+		t.Fatalf("FromEnv: %v", err)
+	}
+	want := Config{Bucket: "b", Prefix: "audits/nightly/", ReportRoleARN: "arn:aws:iam::111111111111:role/report", ReportRoleSession: "nightly",
+		UnusedDays: 30, MaxConcurrentJobs: 3, IncludeAccounts: true, IncludePolicies: true, StepBudget: 10 * time.Minute}
+	if c != want {
+		t.Errorf("Got(FromEnv) = %+v; want %+v", c, want)
+	}
+	root, err := FromEnv(env(map[string]string{EnvBucket: "b", EnvPrefix: "/"}))
+	if err != nil || root.Prefix != "" {
+		t.Errorf("Got(FromEnv prefix \"/\") = %q, %v; want \"\"", root.Prefix, err)
+	}
+}
+
+func TestFromEnvErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // the variable the error must name
+	}{
+		{"no bucket", map[string]string{}, EnvBucket},
+		{"days not a number", map[string]string{EnvBucket: "b", EnvUnusedDays: "ninety"}, EnvUnusedDays},
+		{"days zero", map[string]string{EnvBucket: "b", EnvUnusedDays: "0"}, EnvUnusedDays},
+		{"days too many", map[string]string{EnvBucket: "b", EnvUnusedDays: "401"}, EnvUnusedDays},
+		{"jobs zero", map[string]string{EnvBucket: "b", EnvMaxConcurrentJobs: "0"}, EnvMaxConcurrentJobs},
+		{"jobs too many", map[string]string{EnvBucket: "b", EnvMaxConcurrentJobs: "11"}, EnvMaxConcurrentJobs},
+		{"accounts not bool", map[string]string{EnvBucket: "b", EnvIncludeAccounts: "yes"}, EnvIncludeAccounts},
+		{"policies not bool", map[string]string{EnvBucket: "b", EnvIncludePolicies: "maybe"}, EnvIncludePolicies},
+		{"role not arn", map[string]string{EnvBucket: "b", EnvReportRoleARN: "report"}, EnvReportRoleARN},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := FromEnv(env(tt.env))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want+":") {
+				t.Errorf("Got(FromEnv(%v)) error %v; want one naming %s", tt.env, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package runinput
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/orgaudit/orgaudit/internal/config"
+)
+
+const (
+	ou1 = "o-abcdefghij/r-ab12/ou-ab12-11111111"
+	ou2 = "o-abcdefghij/r-ab12/ou-ab12-22222222"
+)
+
+func TestParseValid(t *testing.T) {
+	cfg := config.Default()
+	cfg.IncludeAccounts = true
+	tests := []struct {
+		name string
+		doc  string
+		want Input
+	}{
+		{"empty document", ``, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+		{"null", `null`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+		{"empty object", ` {} `, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+		{"null fields are absent", `{"runId":null,"unusedDays":null,"entityPaths":null}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+		{"every field", `{"runId":"manual_2026-11-25.a","entityPaths":["` + ou1 + `","` + ou2 + `"],"includeAccounts":false,"includePolicies":true,"unusedDays":30,"maxConcurrentJobs":2}`,
+			Input{RunID: "manual_2026-11-25.a", EntityPaths: []string{ou1, ou2}, IncludePolicies: true, UnusedDays: 30, MaxConcurrentJobs: 2}},
+		{"bounds", `{"unusedDays":400,"maxConcurrentJobs":10}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 400, MaxConcurrentJobs: 10}},
+		{"account path", `{"entityPaths":["o-abcdefghij/r-ab12/ou-ab12-11111111/123456789012"]}`,
+			Input{RunID: "exec-1", EntityPaths: []string{"o-abcdefghij/r-ab12/ou-ab12-11111111/123456789012"}, IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.doc), "exec-1", cfg)
+			if err != nil {
+				t.Fatalf("Got(Parse(%q)) error %v; want none", tt.doc, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Got(Parse(%q)) = %+v; want %+v", tt.doc, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	long := strings.Repeat("a", 81)
+	tests := []struct {
+		name      string
+		doc       string
+		execName  string
+		wantField string
+	}{
+		{"unknown field", `{"runID":"x"}`, "e", "runID"},
+		{"trailing data", `{} {}`, "e", "input"},
+		{"trailing garbage", `{}x`, "e", "input"},
+		{"not an object", `[]`, "e", "input"},
+		{"string document", `"x"`, "e", "input"},
+		{"syntax", `{"runId":}`, "e", "input"},
+		{"truncated", `{"runId":"x"`, "e", "input"},
+		{"runId number", `{"runId":5}`, "e", "runId"},
+		{"runId empty", `{"runId":""}`, "e", "runId"},
+		{"runId traversal", `{"runId":"../x"}`, "e", "runId"},
+		{"runId dot dot", `{"runId":".."}`, "e", "runId"},
+		{"runId slash", `{"runId":"a/b"}`, "e", "runId"},
+		{"runId too long", `{"runId":"` + long + `"}`, "e", "runId"},
+		{"bad execution name", `{}`, "exec name with spaces", "runId"},
+		{"entityPaths not array", `{"entityPaths":"` + ou1 + `"}`, "e", "entityPaths"},
+		{"entityPaths empty", `{"entityPaths":[]}`, "e", "entityPaths"},
+		{"entityPaths bad", `{"entityPaths":["o-abc/r-ab12"]}`, "e", "entityPaths[0]"},
+		{"entityPaths uppercase", `{"entityPaths":["` + ou1 + `","o-ABCDEFGHIJ/r-ab12/ou-ab12-11111111"]}`, "e", "entityPaths[1]"},
+		{"entityPaths empty segment", `{"entityPaths":["o-abcdefghij/r-ab12//ou-ab12-1111"]}`, "e", "entityPaths[0]"},
+		{"entityPaths duplicate", `{"entityPaths":["` + ou1 + `","` + ou1 + `"]}`, "e", "entityPaths[1]"},
+		{"includeAccounts string", `{"includeAccounts":"true"}`, "e", "includeAccounts"},
+		{"includePolicies number", `{"includePolicies":1}`, "e", "includePolicies"},
+		{"unusedDays zero", `{"unusedDays":0}`, "e", "unusedDays"},
+		{"unusedDays too big", `{"unusedDays":401}`, "e", "unusedDays"},
+		{"unusedDays fraction", `{"unusedDays":1.5}`, "e", "unusedDays"},
+		{"maxConcurrentJobs zero", `{"maxConcurrentJobs":0}`, "e", "maxConcurrentJobs"},
+		{"maxConcurrentJobs too big", `{"maxConcurrentJobs":11}`, "e", "maxConcurrentJobs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), tt.execName, config.Default())
+			var inv *InvalidInput
+			if !errors.As(err, &inv) {
+				t.Fatalf("Got(Parse(%q)) error %v; want *InvalidInput", tt.doc, err)
+			}
+			if !strings.HasPrefix(inv.Field, tt.wantField) {
+				t.Errorf("Got(Parse(%q)) field %q (%v); want %q", tt.doc, inv.Field, err, tt.wantField)
+			}
+			if want := "invalid input: " + inv.Field + ": "; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("Got(Error()) = %q; want prefix %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+func TestParseStrictNames(t *testing.T) {
+	for _, doc := range []string{`{"RUNID":"x"}`, `{"unuseddays":3}`, `{"runId":"a","runId":"b"}`} {
+		if _, err := Parse([]byte(doc), "e", config.Default()); err == nil {
+			t.Errorf("Got(Parse(%q)) = nil error; want InvalidInput", doc)
+		}
+	}
+}
