@@ -177,6 +177,23 @@ func (o *Org) AccountsUnder(id string) []string {
 	return out
 }
 
+// CountAccountsUnder returns len(AccountsUnder(id)) without building the
+// list.
+func (o *Org) CountAccountsUnder(id string) int {
+	n, ok := o.nodes[id]
+	if !ok {
+		return 0
+	}
+	if n.Type == TypeAccount {
+		return 1
+	}
+	count := len(n.childAccounts)
+	for _, c := range n.childOUs {
+		count += o.CountAccountsUnder(c)
+	}
+	return count
+}
+
 // Policy returns the SCP with the given id.
 func (o *Org) Policy(id string) (*Policy, bool) {
 	p, ok := o.policies[id]

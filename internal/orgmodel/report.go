@@ -101,15 +101,9 @@ func (o *Org) ResolvePath(path string) (Node, error) {
 // ErrNoSuchEntity. An organization with SCPs disabled is ErrInvalidInput,
 // as IAM requires SCPs enabled at the root.
 func (o *Org) AccessReport(entityPath, policyID string) (*Report, error) {
-	if policyID != "" && !ValidPolicyID(policyID) {
-		return nil, invalidInput(fmt.Sprintf("Invalid policy id %q: it must match %s.", policyID, policyIDRE))
-	}
-	n, err := o.ResolvePath(entityPath)
+	n, err := o.CheckReportInput(entityPath, policyID)
 	if err != nil {
 		return nil, err
-	}
-	if o.SCPDisabled {
-		return nil, invalidInput("Service control policies are not enabled for the organization root.")
 	}
 	var allowed svcSet
 	var data []string
@@ -117,11 +111,7 @@ func (o *Org) AccessReport(entityPath, policyID string) (*Report, error) {
 	case n.Type == TypeAccount && n.ID == o.ManagementAccountID:
 		allowed, data = fullSet(), []string{n.ID}
 	case policyID != "":
-		p, ok := o.policies[policyID]
-		if !ok {
-			return nil, noSuchEntity(fmt.Sprintf("The policy with id %s does not exist in the organization.", policyID))
-		}
-		allowed = setOf(p.Allow)
+		allowed = setOf(o.policies[policyID].Allow)
 		for _, a := range o.AccountsUnder(n.ID) {
 			if a != o.ManagementAccountID && o.policyApplies(policyID, a) {
 				data = append(data, a)
@@ -136,6 +126,27 @@ func (o *Org) AccessReport(entityPath, policyID string) (*Report, error) {
 		}
 	}
 	return o.buildReport(n, allowed, data), nil
+}
+
+// CheckReportInput validates the input of AccessReport without computing
+// the report, with the same errors, and returns the entity.
+func (o *Org) CheckReportInput(entityPath, policyID string) (Node, error) {
+	if policyID != "" && !ValidPolicyID(policyID) {
+		return Node{}, invalidInput(fmt.Sprintf("Invalid policy id %q: it must match %s.", policyID, policyIDRE))
+	}
+	n, err := o.ResolvePath(entityPath)
+	if err != nil {
+		return Node{}, err
+	}
+	if o.SCPDisabled {
+		return Node{}, invalidInput("Service control policies are not enabled for the organization root.")
+	}
+	if policyID != "" && n.ID != o.ManagementAccountID {
+		if _, ok := o.policies[policyID]; !ok {
+			return Node{}, noSuchEntity(fmt.Sprintf("The policy with id %s does not exist in the organization.", policyID))
+		}
+	}
+	return n, nil
 }
 
 // AllowedServices returns the namespaces the SCPs let through to the entity
