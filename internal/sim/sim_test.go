@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
@@ -395,9 +396,11 @@ func TestThrottling(t *testing.T) {
 	if _, err := stsc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		t.Errorf("GetCallerIdentity() = %v; want no throttling", err)
 	}
-	// With the SDK's standard retryer the throttled call succeeds once the
-	// bucket refills.
-	retrying := organizations.NewFromConfig(awsConfig(url, "test", "test", "", true))
+	// The SDK's standard retryer treats the answer as throttling and the
+	// call succeeds once the bucket refills.
+	cfg := awsConfig(url, "test", "test", "", true)
+	cfg.Retryer = func() aws.Retryer { return retry.AddWithMaxAttempts(retry.NewStandard(), 20) }
+	retrying := organizations.NewFromConfig(cfg)
 	if _, err := retrying.ListRoots(ctx, &organizations.ListRootsInput{}); err != nil {
 		t.Errorf("ListRoots() with retries = %v", err)
 	}

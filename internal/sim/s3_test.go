@@ -1,0 +1,143 @@
+package sim_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/orgaudit/orgaudit/internal/sim"
+)
+
+func TestS3Objects(t *testing.T) {
+	s, url := startSim(t, sim.Options{Buckets: []string{"reports"}})
+	ctx := testCtx(t)
+	client := s3.NewFromConfig(awsConfig(url, "test", "test", "", false), func(o *s3.Options) { o.UsePathStyle = true })
+
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("scratch")}); err != nil {
+		t.Fatalf("CreateBucket() = %v", err)
+	}
+	lb, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil {
+		t.Fatalf("ListBuckets() = %v", err)
+	}
+	if len(lb.Buckets) != 2 {
+		t.Errorf("Got(len(ListBuckets)) = %d; want %d", len(lb.Buckets), 2)
+	}
+
+	keys := []string{"orgaudit/runs/r1/summary.json", "orgaudit/runs/r1/reports/ou-ab12-cdefghij.json", "orgaudit/latest.json", "orgaudit/odd key+with=chars.json"}
+	for i, k := range keys {
+		body := strings.Repeat("x", i*1000+1)
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("reports"), Key: aws.String(k), Body: strings.NewReader(body), ContentType: aws.String("application/json")}); err != nil {
+			t.Fatalf("PutObject(%s) = %v", k, err)
+		}
+	}
+	get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(keys[1])})
+	if err != nil {
+		t.Fatalf("GetObject() = %v", err)
+	}
+	b, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	if len(b) != 1001 {
+		t.Errorf("Got(len(GetObject body)) = %d; want %d", len(b), 1001)
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("reports"), Key: aws.String(keys[3])})
+	if err != nil {
+		t.Fatalf("HeadObject() = %v", err)
+	}
+	if got := aws.ToInt64(head.ContentLength); got != 3001 {
+		t.Errorf("Got(HeadObject ContentLength) = %d; want %d", got, 3001)
+	}
+
+	// v2 with pagination and a prefix, then v1.
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String("reports"), Prefix: aws.String("orgaudit/runs/"), MaxKeys: aws.Int32(1)})
+	n := 0
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("ListObjectsV2() = %v", err)
+		}
+		n += len(out.Contents)
+	}
+	if n != 2 {
+		t.Errorf("Got(objects under orgaudit/runs/) = %d; want %d", n, 2)
+	}
+	v1, err := client.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("reports")})
+	if err != nil {
+		t.Fatalf("ListObjects() = %v", err)
+	}
+	if len(v1.Contents) != len(keys) {
+		t.Errorf("Got(len(ListObjects)) = %d; want %d", len(v1.Contents), len(keys))
+	}
+
+	// Presigned GET.
+	ps, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(keys[0])}, s3.WithPresignExpires(time.Minute))
+	if err != nil {
+		t.Fatalf("PresignGetObject() = %v", err)
+	}
+	resp, err := http.Get(ps.URL)
+	if err != nil {
+		t.Fatalf("GET presigned = %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("Got(presigned GET status) = %d; want %d", resp.StatusCode, 200)
+	}
+	resp, err = http.Get(strings.Replace(ps.URL, "X-Amz-Signature=", "X-Amz-Signature=0", 1))
+	if err != nil {
+		t.Fatalf("GET tampered presigned = %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("Got(tampered presigned GET status) = %d; want %d", resp.StatusCode, 403)
+	}
+
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("reports"), Key: aws.String(keys[0])}); err != nil {
+		t.Fatalf("DeleteObject() = %v", err)
+	}
+	_, err = client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(keys[0])})
+	if code, status := apiError(t, err); code != "NoSuchKey" || status != 404 {
+		t.Errorf("Got(GetObject after delete) = %q %d; want %q %d", code, status, "NoSuchKey", 404)
+	}
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("missing"), Key: aws.String("k"), Body: strings.NewReader("x")})
+	if code, status := apiError(t, err); code != "NoSuchBucket" || status != 404 {
+		t.Errorf("Got(PutObject to a missing bucket) = %q %d; want %q %d", code, status, "NoSuchBucket", 404)
+	}
+
+	// Session credentials from AssumeRole work on S3 too, and so does an
+	// UNSIGNED-PAYLOAD upload.
+	out, err := sts.NewFromConfig(awsConfig(url, "test", "test", "", false)).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::" + s.Org().ManagementAccountID + ":role/Writer"), RoleSessionName: aws.String("writer")})
+	if err != nil {
+		t.Fatalf("AssumeRole() = %v", err)
+	}
+	c := out.Credentials
+	session := s3.NewFromConfig(awsConfig(url, aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken), false), func(o *s3.Options) { o.UsePathStyle = true })
+	payload := bytes.Repeat([]byte("y"), 70000)
+	if _, err := session.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("reports"), Key: aws.String("streamed"), Body: bytes.NewReader(payload)}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)); err != nil {
+		t.Fatalf("PutObject(streamed) with session credentials = %v", err)
+	}
+	got, err := session.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String("streamed")})
+	if err != nil {
+		t.Fatalf("GetObject(streamed) = %v", err)
+	}
+	b, _ = io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(b, payload) {
+		t.Errorf("Got(len(streamed object)) = %d; want %d identical bytes", len(b), len(payload))
+	}
+}
+
+func TestS3BadBucketOption(t *testing.T) {
+	_, err := sim.New(sim.Options{Org: testOrg(t), Buckets: []string{"Not_A_Bucket"}})
+	if err == nil {
+		t.Errorf("Got(New with bucket %q) = nil; want an error", "Not_A_Bucket")
+	}
+}
