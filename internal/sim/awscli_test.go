@@ -1,0 +1,219 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/sim"
+)
+
+// awsCLI runs the real AWS CLI against a simulator served by sim.Serve,
+// with a clean configuration: only the environment a user of the
+// simulator sets (docs/simulator.md).
+type awsCLI struct {
+	t        *testing.T
+	bin      string
+	endpoint string
+	env      []string
+	dir      string
+}
+
+func newAWSCLI(t *testing.T, s *sim.Simulator) *awsCLI {
+	t.Helper()
+	bin, err := exec.LookPath("aws")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the aws CLI is not on PATH: %v", err)
+		}
+		t.Skipf("the aws CLI is not on PATH: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	endpoint, stop, err := sim.Serve(ctx, "127.0.0.1:0", s)
+	if err != nil {
+		cancel()
+		t.Fatalf("Serve() = %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := stop(); err != nil {
+			t.Errorf("stop() = %v", err)
+		}
+	})
+	home := t.TempDir()
+	config := filepath.Join(home, "config")
+	if err := os.WriteFile(config, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "HOME=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"HOME="+home,
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE="+config,
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_PAGER=",
+	)
+	return &awsCLI{t: t, bin: bin, endpoint: endpoint, env: env, dir: home}
+}
+
+// run runs `aws --endpoint-url … args…` with extra environment and
+// returns its standard output; a failure is fatal.
+func (c *awsCLI) run(extraEnv []string, args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.try(extraEnv, args...)
+	if err != nil {
+		c.t.Fatalf("aws %s = %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+func (c *awsCLI) try(extraEnv []string, args ...string) (string, string, error) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if extraEnv == nil {
+		args = append([]string{"--endpoint-url", c.endpoint}, args...)
+	}
+	cmd := exec.CommandContext(ctx, c.bin, append(args, "--output", "json")...)
+	cmd.Env = append(append([]string{}, c.env...), extraEnv...)
+	cmd.Dir = c.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func decodeJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decode %q: %v", s, err)
+	}
+}
+
+func TestAWSCLIOrganizationsAndSTS(t *testing.T) {
+	s, err := sim.New(sim.Options{Org: testOrg(t)})
+	if err != nil {
+		t.Fatalf("sim.New() = %v", err)
+	}
+	cli := newAWSCLI(t, s)
+	org := s.Org()
+
+	var desc struct{ Organization struct{ ID, MasterAccountID string } }
+	decodeJSON(t, cli.run(nil, "organizations", "describe-organization"), &desc)
+	if desc.Organization.ID != org.ID || desc.Organization.MasterAccountID != org.ManagementAccountID {
+		t.Errorf("Got(describe-organization) = %+v; want %s %s", desc.Organization, org.ID, org.ManagementAccountID)
+	}
+
+	var roots struct {
+		Roots []struct {
+			ID          string `json:"Id"`
+			PolicyTypes []struct{ Type, Status string }
+		}
+	}
+	decodeJSON(t, cli.run(nil, "organizations", "list-roots"), &roots)
+	if len(roots.Roots) != 1 || roots.Roots[0].ID != org.Root.ID || len(roots.Roots[0].PolicyTypes) != 1 {
+		t.Errorf("Got(list-roots) = %+v; want root %s with SCPs enabled", roots, org.Root.ID)
+	}
+
+	// The CLI follows NextToken itself: --page-size 3 pages through all.
+	type ouList struct {
+		OrganizationalUnits []struct{ ID string `json:"Id"` }
+		NextToken           string
+	}
+	want := len(org.ChildOUs(org.Root.ID))
+	var all ouList
+	decodeJSON(t, cli.run(nil, "organizations", "list-organizational-units-for-parent", "--parent-id", org.Root.ID, "--page-size", "3"), &all)
+	if len(all.OrganizationalUnits) != want {
+		t.Errorf("Got(len(OUs with --page-size 3)) = %d; want %d", len(all.OrganizationalUnits), want)
+	}
+	// --max-items stops early and hands back a token to resume from.
+	var first, rest ouList
+	decodeJSON(t, cli.run(nil, "organizations", "list-organizational-units-for-parent", "--parent-id", org.Root.ID, "--max-items", "2", "--page-size", "1"), &first)
+	if len(first.OrganizationalUnits) != 2 || first.NextToken == "" {
+		t.Fatalf("Got(--max-items 2) = %d OUs, token %q; want 2 and a token", len(first.OrganizationalUnits), first.NextToken)
+	}
+	decodeJSON(t, cli.run(nil, "organizations", "list-organizational-units-for-parent", "--parent-id", org.Root.ID, "--starting-token", first.NextToken), &rest)
+	if got := len(first.OrganizationalUnits) + len(rest.OrganizationalUnits); got != want {
+		t.Errorf("Got(OUs across --max-items and --starting-token) = %d; want %d", got, want)
+	}
+	if len(rest.OrganizationalUnits) > 0 && rest.OrganizationalUnits[0].ID == first.OrganizationalUnits[0].ID {
+		t.Errorf("Got(first OU after --starting-token) = %s; want the third", rest.OrganizationalUnits[0].ID)
+	}
+
+	// An error reaches the CLI with its code.
+	_, errOut, err := cli.try(nil, "organizations", "describe-account", "--account-id", "123456789012")
+	if err == nil || !strings.Contains(errOut, "AccountNotFoundException") {
+		t.Errorf("Got(describe-account of a missing account) = %v %q; want AccountNotFoundException", err, errOut)
+	}
+
+	// STS through AWS_ENDPOINT_URL alone, as the docs tell users.
+	var id struct{ UserID, Account, Arn string }
+	decodeJSON(t, cli.run([]string{"AWS_ENDPOINT_URL=" + cli.endpoint}, "sts", "get-caller-identity"), &id)
+	if id.Arn != "arn:aws:iam::"+org.ManagementAccountID+":user/admin" {
+		t.Errorf("Got(get-caller-identity Arn) = %q; want the admin user", id.Arn)
+	}
+	var assumed struct {
+		Credentials     struct{ AccessKeyID, SecretAccessKey, SessionToken, Expiration string }
+		AssumedRoleUser struct{ Arn string }
+	}
+	role := "arn:aws:iam::" + org.Accounts[3].ID + ":role/OrgAuditReport"
+	decodeJSON(t, cli.run(nil, "sts", "assume-role", "--role-arn", role, "--role-session-name", "cli", "--duration-seconds", "900"), &assumed)
+	if want := "arn:aws:sts::" + org.Accounts[3].ID + ":assumed-role/OrgAuditReport/cli"; assumed.AssumedRoleUser.Arn != want {
+		t.Errorf("Got(assume-role Arn) = %q; want %q", assumed.AssumedRoleUser.Arn, want)
+	}
+	// The CLI signs with the session credentials and token.
+	decodeJSON(t, cli.run([]string{
+		"AWS_ENDPOINT_URL=" + cli.endpoint,
+		"AWS_ACCESS_KEY_ID=" + assumed.Credentials.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + assumed.Credentials.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + assumed.Credentials.SessionToken,
+	}, "sts", "get-caller-identity"), &id)
+	if id.Arn != assumed.AssumedRoleUser.Arn {
+		t.Errorf("Got(get-caller-identity with the session) = %q; want %q", id.Arn, assumed.AssumedRoleUser.Arn)
+	}
+}
+
+func TestAWSCLIS3(t *testing.T) {
+	s, err := sim.New(sim.Options{Org: testOrg(t), Buckets: []string{"audit"}})
+	if err != nil {
+		t.Fatalf("sim.New() = %v", err)
+	}
+	cli := newAWSCLI(t, s)
+	src := filepath.Join(cli.dir, "report.json")
+	if err := os.WriteFile(src, []byte(`{"schemaVersion":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli.run(nil, "s3api", "put-object", "--bucket", "audit", "--key", "runs/r1/summary.json", "--body", src)
+	dst := filepath.Join(cli.dir, "got.json")
+	cli.run(nil, "s3api", "get-object", "--bucket", "audit", "--key", "runs/r1/summary.json", dst)
+	if b, err := os.ReadFile(dst); err != nil || string(b) != `{"schemaVersion":1}` {
+		t.Errorf("Got(get-object body) = %q, %v; want the uploaded document", b, err)
+	}
+	// High-level `aws s3 cp` (it streams with UNSIGNED-PAYLOAD or chunked
+	// signing depending on size) into a key with a space.
+	cli.run(nil, "s3", "cp", src, "s3://audit/runs/r1/report copy.json")
+	var list struct {
+		Contents []struct {
+			Key  string
+			Size int
+		}
+	}
+	decodeJSON(t, cli.run(nil, "s3api", "list-objects-v2", "--bucket", "audit", "--prefix", "runs/"), &list)
+	if len(list.Contents) != 2 || list.Contents[0].Key != "runs/r1/report copy.json" || list.Contents[1].Size != 19 {
+		t.Errorf("Got(list-objects-v2) = %+v; want the 2 uploaded objects", list)
+	}
+}
