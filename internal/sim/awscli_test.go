@@ -112,7 +112,9 @@ func TestAWSCLIOrganizationsAndSTS(t *testing.T) {
 	cli := newAWSCLI(t, s)
 	org := s.Org()
 
-	var desc struct{ Organization struct{ ID, MasterAccountID string } }
+	var desc struct {
+		Organization struct{ ID, MasterAccountID string }
+	}
 	decodeJSON(t, cli.run(nil, "organizations", "describe-organization"), &desc)
 	if desc.Organization.ID != org.ID || desc.Organization.MasterAccountID != org.ManagementAccountID {
 		t.Errorf("Got(describe-organization) = %+v; want %s %s", desc.Organization, org.ID, org.ManagementAccountID)
@@ -131,8 +133,10 @@ func TestAWSCLIOrganizationsAndSTS(t *testing.T) {
 
 	// The CLI follows NextToken itself: --page-size 3 pages through all.
 	type ouList struct {
-		OrganizationalUnits []struct{ ID string `json:"Id"` }
-		NextToken           string
+		OrganizationalUnits []struct {
+			ID string `json:"Id"`
+		}
+		NextToken string
 	}
 	want := len(org.ChildOUs(org.Root.ID))
 	var all ouList
