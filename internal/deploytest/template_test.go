@@ -1,0 +1,600 @@
+package deploytest
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// functionNames are the three step functions. The Makefile's build-%Function
+// rule builds ./functions/<lowercased name>, so the logical ids must end in
+// "Function".
+var functionNames = []string{"StartFunction", "CheckFunction", "StoreFunction"}
+
+// designEnvironment is the configuration contract in DESIGN.md: every
+// function gets exactly these variables, each from the parameter of the same
+// meaning.
+var designEnvironment = map[string]any{
+	"ORGAUDIT_BUCKET":              ifValue("CreateBucket", ref("AuditBucket"), ref("BucketName")),
+	"ORGAUDIT_PREFIX":              ref("Prefix"),
+	"ORGAUDIT_REPORT_ROLE_ARN":     ifValue("CreateReportRole", getAtt("ReportRole", "Arn"), ref("ReportRoleArn")),
+	"ORGAUDIT_REPORT_ROLE_SESSION": ref("ReportRoleSession"),
+	"ORGAUDIT_UNUSED_DAYS":         ref("UnusedDays"),
+	"ORGAUDIT_MAX_CONCURRENT_JOBS": ref("MaxConcurrentJobs"),
+	"ORGAUDIT_INCLUDE_ACCOUNTS":    ref("IncludeAccounts"),
+	"ORGAUDIT_INCLUDE_POLICIES":    ref("IncludePolicies"),
+}
+
+// effectiveFunction merges Globals.Function into a function's Properties the
+// way SAM does: the function's own value wins, and environment variables
+// merge key by key.
+func effectiveFunction(t *testing.T, name string) map[string]any {
+	t.Helper()
+	props := map[string]any{}
+	if g, ok := lookup(loadTemplate(t), "Globals", "Function"); ok {
+		maps.Copy(props, asMap(t, g, "Globals.Function"))
+	}
+	own := asMap(t, get(t, resource(t, name), "Properties"), name+".Properties")
+	for k, v := range own {
+		if k == "Environment" {
+			continue
+		}
+		props[k] = v
+	}
+	env := map[string]any{}
+	if vars, ok := lookup(props, "Environment", "Variables"); ok {
+		maps.Copy(env, asMap(t, vars, "Globals environment"))
+	}
+	if vars, ok := lookup(own, "Environment", "Variables"); ok {
+		maps.Copy(env, asMap(t, vars, name+" environment"))
+	}
+	props["Environment"] = map[string]any{"Variables": env}
+	return props
+}
+
+func TestFunctionsShape(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout int
+		memory  int
+	}{
+		{"StartFunction", 300, 256},
+		{"CheckFunction", 900, 128},
+		{"StoreFunction", 900, 256},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := resource(t, tt.name)
+			if got := res["Type"]; got != "AWS::Serverless::Function" {
+				t.Errorf("Got(%q) Type = %v; want AWS::Serverless::Function", tt.name, got)
+			}
+			if got, _ := lookup(res, "Metadata", "BuildMethod"); got != "makefile" {
+				t.Errorf("Got(%q) Metadata.BuildMethod = %v; want makefile", tt.name, got)
+			}
+			p := effectiveFunction(t, tt.name)
+			want := map[string]any{
+				"Runtime":       "provided.al2023",
+				"Handler":       "bootstrap",
+				"Architectures": []any{"arm64"},
+				// The Makefile is at the repository root; SAM runs it there.
+				"CodeUri":    "./",
+				"Timeout":    tt.timeout,
+				"MemorySize": tt.memory,
+				"Role":       getAtt(tt.name+"Role", "Arn"),
+			}
+			for _, k := range slices.Sorted(maps.Keys(want)) {
+				if canon(p[k]) != canon(want[k]) {
+					t.Errorf("Got(%q) %s = %s; want %s", tt.name, k, canon(p[k]), canon(want[k]))
+				}
+			}
+			if _, ok := p["Policies"]; ok {
+				t.Errorf("Got(%q) Policies set; want the permissions on the explicit role only", tt.name)
+			}
+			dir := filepath.Join(repoRoot, "functions", strings.ToLower(strings.TrimSuffix(tt.name, "Function")))
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				t.Errorf("Got(%q) source directory %s missing; the Makefile's build-%%Function rule builds it", tt.name, dir)
+			}
+		})
+	}
+}
+
+func TestFunctionEnvironmentIsDesignContract(t *testing.T) {
+	for _, name := range functionNames {
+		t.Run(name, func(t *testing.T) {
+			env := asMap(t, get(t, effectiveFunction(t, name), "Environment", "Variables"), "environment")
+			got := slices.Sorted(maps.Keys(env))
+			want := slices.Sorted(maps.Keys(designEnvironment))
+			if !slices.Equal(got, want) {
+				t.Fatalf("Got(%q) environment names = %v; want %v", name, got, want)
+			}
+			for _, k := range want {
+				if canon(env[k]) != canon(designEnvironment[k]) {
+					t.Errorf("Got(%q) %s = %s; want %s", name, k, canon(env[k]), canon(designEnvironment[k]))
+				}
+			}
+		})
+	}
+}
+
+func TestEveryParameterAndConditionIsUsed(t *testing.T) {
+	tpl := loadTemplate(t)
+	names, conditions := map[string]bool{}, map[string]bool{}
+	// Metadata only groups parameters for the console; it is no use.
+	for _, section := range []string{"Globals", "Resources", "Outputs", "Conditions"} {
+		if v, ok := tpl[section]; ok {
+			references(v, names, conditions)
+		}
+	}
+	params := asMap(t, get(t, tpl, "Parameters"), "Parameters")
+	for _, p := range slices.Sorted(maps.Keys(params)) {
+		if !names[p] {
+			t.Errorf("Got(%q) references = 0; want the parameter used", p)
+		}
+	}
+	conds := asMap(t, get(t, tpl, "Conditions"), "Conditions")
+	for _, c := range slices.Sorted(maps.Keys(conds)) {
+		if !conditions[c] {
+			t.Errorf("Got(%q) uses = 0; want the condition used", c)
+		}
+	}
+	wantParams := []string{
+		"AlarmEmail", "BucketName", "IncludeAccounts", "IncludePolicies", "KmsKeyArn",
+		"ManifestRetentionDays", "MaxConcurrentJobs", "Prefix", "ReportRoleArn",
+		"ReportRoleSession", "ScheduleEnabled", "ScheduleExpression", "UnusedDays",
+	}
+	if got := slices.Sorted(maps.Keys(params)); !slices.Equal(got, wantParams) {
+		t.Errorf("Got(parameters) = %v; want %v", got, wantParams)
+	}
+}
+
+func TestEveryReferenceResolves(t *testing.T) {
+	tpl := loadTemplate(t)
+	names, conditions := map[string]bool{}, map[string]bool{}
+	for _, section := range []string{"Globals", "Resources", "Outputs"} {
+		references(tpl[section], names, conditions)
+	}
+	known := map[string]bool{}
+	for _, section := range []string{"Parameters", "Resources"} {
+		for k := range asMap(t, tpl[section], section) {
+			known[k] = true
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		if strings.HasPrefix(n, "AWS::") {
+			continue
+		}
+		if !known[n] {
+			t.Errorf("Got(%q) = undefined; want a parameter or resource", n)
+		}
+	}
+	conds := asMap(t, tpl["Conditions"], "Conditions")
+	for _, c := range slices.Sorted(maps.Keys(conditions)) {
+		if _, ok := conds[c]; !ok {
+			t.Errorf("Got(condition %q) = undefined; want it in Conditions", c)
+		}
+	}
+}
+
+func TestDefinitionSubstitutionsCoverPlaceholders(t *testing.T) {
+	sm := asMap(t, get(t, resource(t, "AuditorStateMachine"), "Properties"), "state machine")
+	subs := asMap(t, get(t, sm, "DefinitionSubstitutions"), "DefinitionSubstitutions")
+	got := slices.Sorted(maps.Keys(subs))
+	want := Placeholders(readDefinition(t))
+	if !slices.Equal(got, want) {
+		t.Fatalf("Got(DefinitionSubstitutions) = %v; want exactly the placeholders %v", got, want)
+	}
+	for _, name := range functionNames {
+		key := name + "Arn"
+		if canon(subs[key]) != canon(getAtt(name, "Arn")) {
+			t.Errorf("Got(%q) = %s; want %s", key, canon(subs[key]), canon(getAtt(name, "Arn")))
+		}
+	}
+}
+
+func TestStateMachineResource(t *testing.T) {
+	res := resource(t, "AuditorStateMachine")
+	if got := res["Type"]; got != "AWS::Serverless::StateMachine" {
+		t.Fatalf("Got(Type) = %v; want AWS::Serverless::StateMachine", got)
+	}
+	p := asMap(t, res["Properties"], "state machine properties")
+	checks := []struct {
+		path []string
+		want any
+	}{
+		{[]string{"Type"}, "STANDARD"},
+		{[]string{"DefinitionUri"}, "statemachine/auditor.asl.json"},
+		{[]string{"Logging", "Level"}, "ERROR"},
+		{[]string{"Events", "Nightly", "Type"}, "Schedule"},
+		{[]string{"Events", "Nightly", "Properties", "Schedule"}, ref("ScheduleExpression")},
+		{[]string{"Events", "Nightly", "Properties", "Input"}, "{}"},
+		{[]string{"Events", "Nightly", "Properties", "State"}, ifValue("ScheduleOn", "ENABLED", "DISABLED")},
+	}
+	for _, c := range checks {
+		got, _ := lookup(p, c.path...)
+		if canon(got) != canon(c.want) {
+			t.Errorf("Got(%s) = %s; want %s", strings.Join(c.path, "."), canon(got), canon(c.want))
+		}
+	}
+	dest := asSlice(get(t, p, "Logging", "Destinations"))
+	if len(dest) != 1 || canon(dest[0]) != canon(map[string]any{
+		"CloudWatchLogsLogGroup": map[string]any{"LogGroupArn": getAtt("StateMachineLogGroup", "Arn")},
+	}) {
+		t.Errorf("Got(Logging.Destinations) = %s; want the StateMachineLogGroup", canon(dest))
+	}
+	if _, err := os.Stat(filepath.Join(repoRoot, "statemachine", "auditor.asl.json")); err != nil {
+		t.Errorf("Got(DefinitionUri file) = %v; want it to exist", err)
+	}
+}
+
+// statement is one IAM policy statement, with the condition name when it was
+// wrapped in Fn::If.
+type statement struct {
+	when string
+	body map[string]any
+}
+
+// statementsOf expands a policy document's statements; an Fn::If yields its
+// non-NoValue branches tagged with the condition.
+func statementsOf(t *testing.T, doc any) []statement {
+	t.Helper()
+	var out []statement
+	for _, s := range asSlice(get(t, doc, "Statement")) {
+		m := asMap(t, s, "statement")
+		if branches, ok := m["Fn::If"].([]any); ok && len(branches) == 3 {
+			cond, _ := branches[0].(string)
+			for _, b := range branches[1:] {
+				if canon(b) == canon(ref("AWS::NoValue")) {
+					continue
+				}
+				out = append(out, statement{when: cond, body: asMap(t, b, "statement branch")})
+			}
+			continue
+		}
+		out = append(out, statement{body: m})
+	}
+	return out
+}
+
+// roleStatements returns every statement that grants a role permissions: its
+// inline policies and every AWS::IAM::Policy attached to it. Managed policies
+// are refused, since their actions cannot be checked here.
+func roleStatements(t *testing.T, role string) []statement {
+	t.Helper()
+	props := asMap(t, get(t, resource(t, role), "Properties"), role+".Properties")
+	if _, ok := props["ManagedPolicyArns"]; ok {
+		t.Errorf("Got(%q) ManagedPolicyArns set; want inline policies only", role)
+	}
+	var out []statement
+	for _, p := range asSlice(props["Policies"]) {
+		if p == nil {
+			continue
+		}
+		out = append(out, statementsOf(t, get(t, p, "PolicyDocument"))...)
+	}
+	for name, r := range resources(t) {
+		rm := asMap(t, r, name)
+		switch rm["Type"] {
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy":
+		default:
+			continue
+		}
+		p := asMap(t, rm["Properties"], name+".Properties")
+		attached := slices.ContainsFunc(asSlice(p["Roles"]), func(v any) bool { return canon(v) == canon(ref(role)) }) ||
+			canon(p["RoleName"]) == canon(ref(role))
+		if attached {
+			out = append(out, statementsOf(t, get(t, p, "PolicyDocument"))...)
+		}
+	}
+	return out
+}
+
+func actionsOf(s statement) []string {
+	var out []string
+	for _, a := range asSlice(s.body["Action"]) {
+		if str, ok := a.(string); ok {
+			out = append(out, str)
+		}
+	}
+	return out
+}
+
+// bucketARN is how the template names the audit bucket in an ARN.
+func bucketARN(suffix string) map[string]any {
+	return map[string]any{"Fn::Sub": []any{
+		"arn:${AWS::Partition}:s3:::${Bucket}" + suffix,
+		map[string]any{"Bucket": ifValue("CreateBucket", ref("AuditBucket"), ref("BucketName"))},
+	}}
+}
+
+func TestFunctionRolesLeastPrivilege(t *testing.T) {
+	reportRole := ifValue("CreateReportRole", getAtt("ReportRole", "Arn"), ref("ReportRoleArn"))
+	tests := []struct {
+		function string
+		// objects are the only object ARNs s3:GetObject/PutObject may name;
+		// listPrefix is the only s3:prefix ListBucket may be granted for.
+		objects    []any
+		listPrefix any
+	}{
+		{"StartFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}},
+		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}},
+		{"StoreFunction", []any{
+			bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*"), bucketARN("/${Prefix}latest.json"),
+		}, map[string]any{"Fn::Sub": "${Prefix}*"}},
+	}
+	allowed := []string{
+		"kms:Decrypt", "kms:GenerateDataKey",
+		"logs:CreateLogStream", "logs:PutLogEvents",
+		"s3:GetObject", "s3:ListBucket", "s3:PutObject",
+		"sts:AssumeRole",
+	}
+	for _, tt := range tests {
+		t.Run(tt.function, func(t *testing.T) {
+			role := tt.function + "Role"
+			stmts := roleStatements(t, role)
+			granted := map[string]bool{}
+			for _, s := range stmts {
+				if s.body["Effect"] != "Allow" {
+					continue
+				}
+				if _, ok := s.body["NotAction"]; ok {
+					t.Errorf("Got(%q) NotAction statement; want explicit actions", role)
+				}
+				if _, ok := s.body["NotResource"]; ok {
+					t.Errorf("Got(%q) NotResource statement; want explicit resources", role)
+				}
+				res := asSlice(s.body["Resource"])
+				for _, a := range actionsOf(s) {
+					granted[a] = true
+					if !slices.Contains(allowed, a) {
+						t.Errorf("Got(%q) action %s; want only %v", role, a, allowed)
+						continue
+					}
+					if slices.ContainsFunc(res, func(r any) bool { return r == "*" }) {
+						t.Errorf("Got(%q) %s on \"*\"; want scoped resources", role, a)
+					}
+					switch a {
+					case "s3:GetObject", "s3:PutObject":
+						for _, r := range res {
+							if !slices.ContainsFunc(tt.objects, func(o any) bool { return canon(o) == canon(r) }) {
+								t.Errorf("Got(%q) %s on %s; want only %s", role, a, canon(r), canon(tt.objects))
+							}
+						}
+					case "s3:ListBucket":
+						if canon(res) != canon([]any{bucketARN("")}) {
+							t.Errorf("Got(%q) ListBucket on %s; want the bucket", role, canon(res))
+						}
+						prefix, _ := lookup(s.body, "Condition", "StringLike", "s3:prefix")
+						if canon(prefix) != canon(tt.listPrefix) {
+							t.Errorf("Got(%q) ListBucket s3:prefix = %s; want %s", role, canon(prefix), canon(tt.listPrefix))
+						}
+					case "sts:AssumeRole":
+						if canon(res) != canon([]any{reportRole}) {
+							t.Errorf("Got(%q) AssumeRole on %s; want only the report role", role, canon(res))
+						}
+					case "kms:Decrypt", "kms:GenerateDataKey":
+						if s.when != "HasKmsKey" || canon(res) != canon([]any{ref("KmsKeyArn")}) {
+							t.Errorf("Got(%q) %s on %s when %q; want KmsKeyArn when HasKmsKey", role, a, canon(res), s.when)
+						}
+					case "logs:CreateLogStream", "logs:PutLogEvents":
+						want := getAtt(tt.function+"LogGroup", "Arn")
+						if canon(res) != canon([]any{want}) {
+							t.Errorf("Got(%q) %s on %s; want %s", role, a, canon(res), canon(want))
+						}
+					}
+				}
+			}
+			for _, need := range []string{"sts:AssumeRole", "s3:GetObject", "s3:PutObject", "logs:PutLogEvents"} {
+				if !granted[need] {
+					t.Errorf("Got(%q) %s granted = false; want true", role, need)
+				}
+			}
+		})
+	}
+}
+
+func TestReportRole(t *testing.T) {
+	res := resource(t, "ReportRole")
+	if got := res["Condition"]; got != "CreateReportRole" {
+		t.Errorf("Got(ReportRole.Condition) = %v; want CreateReportRole", got)
+	}
+	trust := statementsOf(t, get(t, res, "Properties", "AssumeRolePolicyDocument"))
+	if len(trust) != 1 {
+		t.Fatalf("Got(trust statements) = %d; want 1", len(trust))
+	}
+	var wantPrincipals []any
+	for _, f := range functionNames {
+		wantPrincipals = append(wantPrincipals, getAtt(f+"Role", "Arn"))
+	}
+	if got, _ := lookup(trust[0].body, "Principal", "AWS"); canon(got) != canon(wantPrincipals) {
+		t.Errorf("Got(trusted principals) = %s; want %s", canon(got), canon(wantPrincipals))
+	}
+	if got, _ := lookup(trust[0].body, "Condition", "StringEquals", "sts:RoleSessionName"); canon(got) != canon(ref("ReportRoleSession")) {
+		t.Errorf("Got(trust session name) = %s; want the ReportRoleSession parameter", canon(got))
+	}
+
+	allowed := []string{
+		"iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport",
+		"organizations:DescribeAccount", "organizations:DescribeOrganization",
+		"organizations:DescribeOrganizationalUnit", "organizations:DescribePolicy",
+		"organizations:ListAccounts", "organizations:ListAccountsForParent",
+		"organizations:ListChildren", "organizations:ListOrganizationalUnitsForParent",
+		"organizations:ListParents", "organizations:ListPolicies",
+		"organizations:ListPoliciesForTarget", "organizations:ListRoots",
+		"organizations:ListTargetsForPolicy",
+	}
+	granted := map[string]bool{}
+	for _, s := range roleStatements(t, "ReportRole") {
+		for _, a := range actionsOf(s) {
+			granted[a] = true
+			if !slices.Contains(allowed, a) {
+				t.Errorf("Got(ReportRole action) = %s; want only read-only Organizations and the two access-report actions", a)
+			}
+		}
+	}
+	for _, need := range []string{"iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport", "organizations:ListRoots", "organizations:DescribeOrganization"} {
+		if !granted[need] {
+			t.Errorf("Got(ReportRole %s) = not granted; want granted", need)
+		}
+	}
+}
+
+func TestStateMachineInvokesExactlyTheThreeFunctions(t *testing.T) {
+	p := asMap(t, get(t, resource(t, "AuditorStateMachine"), "Properties"), "state machine")
+	if _, ok := p["Role"]; ok {
+		t.Fatalf("Got(Role) set; want SAM to build the role from Policies")
+	}
+	logDelivery := []string{
+		"logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
+		"logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
+		"logs:PutResourcePolicy", "logs:UpdateLogDelivery",
+	}
+	var invoke []any
+	for _, pol := range asSlice(get(t, p, "Policies")) {
+		if _, isDoc := lookup(pol, "Statement"); !isDoc {
+			t.Errorf("Got(policy) = %s; want an inline policy document (SAM policy templates grant function-name wildcards)", canon(pol))
+			continue
+		}
+		for _, s := range statementsOf(t, pol) {
+			for _, a := range actionsOf(s) {
+				switch {
+				case a == "lambda:InvokeFunction":
+					invoke = append(invoke, asSlice(s.body["Resource"])...)
+				case slices.Contains(logDelivery, a):
+				default:
+					t.Errorf("Got(state machine action) = %s; want lambda:InvokeFunction or log delivery", a)
+				}
+			}
+		}
+	}
+	var want []any
+	for _, f := range functionNames {
+		want = append(want, getAtt(f, "Arn"))
+	}
+	if canon(invoke) != canon(want) {
+		t.Errorf("Got(lambda:InvokeFunction resources) = %s; want %s", canon(invoke), canon(want))
+	}
+}
+
+func TestBucket(t *testing.T) {
+	b := resource(t, "AuditBucket")
+	if b["Condition"] != "CreateBucket" || b["DeletionPolicy"] != "Retain" {
+		t.Errorf("Got(Condition, DeletionPolicy) = (%v, %v); want (CreateBucket, Retain)", b["Condition"], b["DeletionPolicy"])
+	}
+	p := asMap(t, b["Properties"], "AuditBucket.Properties")
+	checks := []struct {
+		path []string
+		want any
+	}{
+		{[]string{"PublicAccessBlockConfiguration"}, map[string]any{
+			"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+		}},
+		{[]string{"OwnershipControls"}, map[string]any{"Rules": []any{map[string]any{"ObjectOwnership": "BucketOwnerEnforced"}}}},
+		{[]string{"VersioningConfiguration", "Status"}, "Enabled"},
+	}
+	for _, c := range checks {
+		got, _ := lookup(p, c.path...)
+		if canon(got) != canon(c.want) {
+			t.Errorf("Got(%s) = %s; want %s", strings.Join(c.path, "."), canon(got), canon(c.want))
+		}
+	}
+	sse := asSlice(get(t, p, "BucketEncryption", "ServerSideEncryptionConfiguration"))
+	if len(sse) != 1 {
+		t.Fatalf("Got(encryption rules) = %d; want 1", len(sse))
+	}
+	byDefault := get(t, sse[0], "ServerSideEncryptionByDefault")
+	if got := get(t, byDefault, "SSEAlgorithm"); canon(got) != canon(ifValue("HasKmsKey", "aws:kms", "AES256")) {
+		t.Errorf("Got(SSEAlgorithm) = %s; want aws:kms with a key, AES256 without", canon(got))
+	}
+	if got := get(t, byDefault, "KMSMasterKeyID"); canon(got) != canon(ifValue("HasKmsKey", ref("KmsKeyArn"), ref("AWS::NoValue"))) {
+		t.Errorf("Got(KMSMasterKeyID) = %s; want KmsKeyArn when set", canon(got))
+	}
+
+	rules := map[string]map[string]any{}
+	for _, r := range asSlice(get(t, p, "LifecycleConfiguration", "Rules")) {
+		m := asMap(t, r, "lifecycle rule")
+		id, _ := m["Id"].(string)
+		rules[id] = m
+	}
+	runs, ok := rules["ExpireOldRuns"]
+	if !ok {
+		t.Fatalf("Got(lifecycle rules) = %v; want ExpireOldRuns", slices.Sorted(maps.Keys(rules)))
+	}
+	if canon(runs["Prefix"]) != canon(map[string]any{"Fn::Sub": "${Prefix}runs/"}) || canon(runs["ExpirationInDays"]) != canon(ref("ManifestRetentionDays")) {
+		t.Errorf("Got(ExpireOldRuns) = %s; want runs/ expiring after ManifestRetentionDays", canon(runs))
+	}
+	nc, ok := rules["ExpireNoncurrentVersions"]
+	if !ok {
+		t.Fatalf("Got(lifecycle rules) = %v; want ExpireNoncurrentVersions", slices.Sorted(maps.Keys(rules)))
+	}
+	if _, ok := lookup(nc, "NoncurrentVersionExpiration", "NoncurrentDays"); !ok {
+		t.Errorf("Got(ExpireNoncurrentVersions) = %s; want NoncurrentVersionExpiration", canon(nc))
+	}
+	for id, r := range rules {
+		if r["Status"] != "Enabled" {
+			t.Errorf("Got(%q Status) = %v; want Enabled", id, r["Status"])
+		}
+	}
+
+	pol := resource(t, "AuditBucketPolicy")
+	stmts := statementsOf(t, get(t, pol, "Properties", "PolicyDocument"))
+	denyTLS := slices.ContainsFunc(stmts, func(s statement) bool {
+		v, _ := lookup(s.body, "Condition", "Bool", "aws:SecureTransport")
+		return s.body["Effect"] == "Deny" && canon(v) == canon("false") && canon(s.body["Action"]) == canon("s3:*") &&
+			canon(s.body["Resource"]) == canon([]any{getAtt("AuditBucket", "Arn"), map[string]any{"Fn::Sub": "${AuditBucket.Arn}/*"}})
+	})
+	if !denyTLS {
+		var bodies []any
+		for _, s := range stmts {
+			bodies = append(bodies, s.body)
+		}
+		t.Errorf("Got(bucket policy) = %s; want Deny s3:* on the bucket and its objects when aws:SecureTransport is false", canon(bodies))
+	}
+}
+
+func TestAlarm(t *testing.T) {
+	a := asMap(t, get(t, resource(t, "RunFailedAlarm"), "Properties"), "RunFailedAlarm.Properties")
+	if canon(a["AlarmActions"]) != canon([]any{ref("AlarmTopic")}) {
+		t.Errorf("Got(AlarmActions) = %s; want the AlarmTopic", canon(a["AlarmActions"]))
+	}
+	var metrics []string
+	for _, m := range asSlice(a["Metrics"]) {
+		name, ok := lookup(m, "MetricStat", "Metric", "MetricName")
+		if !ok {
+			continue
+		}
+		metrics = append(metrics, fmt.Sprint(name))
+		dims, _ := lookup(m, "MetricStat", "Metric", "Dimensions")
+		want := []any{map[string]any{"Name": "StateMachineArn", "Value": ref("AuditorStateMachine")}}
+		if canon(dims) != canon(want) {
+			t.Errorf("Got(%s dimensions) = %s; want %s", name, canon(dims), canon(want))
+		}
+	}
+	if !slices.Contains(metrics, "ExecutionsFailed") {
+		t.Errorf("Got(alarm metrics) = %v; want ExecutionsFailed among them", metrics)
+	}
+	sub := resource(t, "AlarmEmailSubscription")
+	if sub["Condition"] != "HasAlarmEmail" {
+		t.Errorf("Got(AlarmEmailSubscription.Condition) = %v; want HasAlarmEmail", sub["Condition"])
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	out := asMap(t, get(t, loadTemplate(t), "Outputs"), "Outputs")
+	want := map[string]any{
+		"StateMachineArn": ref("AuditorStateMachine"),
+		"BucketName":      ifValue("CreateBucket", ref("AuditBucket"), ref("BucketName")),
+		"ConsoleUrl": map[string]any{
+			"Fn::Sub": "https://console.aws.amazon.com/states/home?region=${AWS::Region}#/statemachines/view/${AuditorStateMachine}",
+		},
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		got, _ := lookup(out, k, "Value")
+		if canon(got) != canon(want[k]) {
+			t.Errorf("Got(output %s) = %s; want %s", k, canon(got), canon(want[k]))
+		}
+	}
+}
