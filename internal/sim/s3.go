@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,18 @@ import (
 // authentication.
 
 func (s *Simulator) serveS3(w http.ResponseWriter, r *http.Request) {
+	// Virtual-hosted style works where a name resolves every subdomain to
+	// the simulator: <bucket>.localhost. The signature covered the
+	// original host and path, so the rewrite comes after authentication.
+	if host, _, err := net.SplitHostPort(r.Host); err == nil || !strings.Contains(r.Host, ":") {
+		if err != nil {
+			host = r.Host
+		}
+		if bucket, ok := strings.CutSuffix(host, ".localhost"); ok && bucket != "" {
+			r.URL.Path = "/" + bucket + r.URL.Path
+			r.URL.RawPath = ""
+		}
+	}
 	// gofakes3 decodes signed aws-chunked bodies itself; unsigned ones
 	// with trailing checksums (what SDKs send over TLS) are decoded here.
 	if strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-UNSIGNED-PAYLOAD") {

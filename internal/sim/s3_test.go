@@ -2,9 +2,15 @@ package sim_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,4 +146,94 @@ func TestS3BadBucketOption(t *testing.T) {
 	if err == nil {
 		t.Errorf("Got(New with bucket %q) = nil; want an error", "Not_A_Bucket")
 	}
+}
+
+// TestS3AddressingStyles checks what clients do without UsePathStyle: on a
+// numeric endpoint the SDK falls back to path style by itself; on
+// localhost it addresses <bucket>.localhost, which the simulator serves.
+func TestS3AddressingStyles(t *testing.T) {
+	var log syncBuffer
+	_, url := startSim(t, sim.Options{Buckets: []string{"audit"}, Logger: slog.New(slog.NewJSONHandler(&log, nil))})
+	ctx := testCtx(t)
+	addr := strings.TrimPrefix(url, "http://")
+	_, port, _ := net.SplitHostPort(addr)
+	dialer := &net.Dialer{}
+	// Every name reaches the test server, as *.localhost does on systems
+	// that resolve it to the loopback address.
+	toServer := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, addr)
+	}}}
+	tests := []struct {
+		name     string
+		endpoint string
+		client   *http.Client
+		path     string // of the PUT as the client sent it
+	}{
+		{"ip endpoint", url, http.DefaultClient, "/audit/style/ip-endpoint"},
+		{"localhost endpoint", "http://localhost:" + port, toServer, "/style/localhost-endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := awsConfig(tc.endpoint, "test", "test", "", false)
+			cfg.HTTPClient = tc.client
+			client := s3.NewFromConfig(cfg)
+			key := "style/" + strings.ReplaceAll(tc.name, " ", "-")
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("audit"), Key: aws.String(key), Body: strings.NewReader("x")}); err != nil {
+				t.Fatalf("PutObject() = %v", err)
+			}
+			out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("audit"), Prefix: aws.String(key)})
+			if err != nil {
+				t.Fatalf("ListObjectsV2() = %v", err)
+			}
+			if len(out.Contents) != 1 {
+				t.Errorf("Got(len(ListObjectsV2)) = %d; want %d", len(out.Contents), 1)
+			}
+			if want := `"op":"PUT ` + tc.path + `"`; !strings.Contains(log.String(), want) {
+				t.Errorf("Got(request log) = %s; want a PUT of %s", log.String(), tc.path)
+			}
+		})
+	}
+}
+
+func TestS3TamperedPayload(t *testing.T) {
+	_, url := startSim(t, sim.Options{Buckets: []string{"audit"}})
+	body := "original"
+	req, err := http.NewRequest(http.MethodPut, url+"/audit/k", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", hash)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, hash, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	req.Body = io.NopCloser(strings.NewReader("tampered"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT = %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "<Code>XAmzContentSHA256Mismatch</Code>") {
+		t.Errorf("Got(tampered payload) = %d %s; want 400 XAmzContentSHA256Mismatch", resp.StatusCode, b)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
