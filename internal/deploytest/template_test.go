@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -94,11 +95,32 @@ func TestFunctionsShape(t *testing.T) {
 			if _, ok := p["Policies"]; ok {
 				t.Errorf("Got(%q) Policies set; want the permissions on the explicit role only", tt.name)
 			}
-			dir := filepath.Join(repoRoot, "functions", strings.ToLower(strings.TrimSuffix(tt.name, "Function")))
-			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-				t.Errorf("Got(%q) source directory %s missing; the Makefile's build-%%Function rule builds it", tt.name, dir)
-			}
 		})
+	}
+}
+
+// TestMakefileBuildsEveryFunction pins the naming the two files share: SAM
+// runs `make build-<LogicalId>`, and the rule maps StartFunction to
+// ./functions/start.
+func TestMakefileBuildsEveryFunction(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`(?m)^build-%Function:`,
+		`-o \$\(ARTIFACTS_DIR\)/bootstrap \./functions/\$\(shell echo \$\* \| tr A-Z a-z\)`,
+		`(?m)^GOARCH\s*\?=\s*arm64$`,
+		`CGO_ENABLED=0`,
+	} {
+		if !regexp.MustCompile(want).Match(mk) {
+			t.Errorf("Got(Makefile matches %q) = false; want true", want)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(resources(t))) {
+		if resource(t, name)["Type"] == "AWS::Serverless::Function" && !slices.Contains(functionNames, name) {
+			t.Errorf("Got(function %q) = unexpected; want only %v", name, functionNames)
+		}
 	}
 }
 
