@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/sim"
+	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
+)
+
+func init() {
+	register(command{name: "sim", summary: "serve a simulated organization on the AWS wire protocols (Organizations, IAM, STS, S3)", run: simCommand})
+}
+
+// simFlags is the command line of `orgaudit sim`.
+type simFlags struct {
+	listen            string
+	orgFile           string
+	ous, accounts     int
+	depth             int
+	seed              int64
+	asOf              string
+	timeScale         float64
+	maxJobs           int
+	iamTPS, orgTPS    float64
+	errorRate         float64
+	failJobs          float64
+	failEntities      repeatedFlag
+	shortPages        float64
+	buckets           repeatedFlag
+	credentials       string
+	logLevel          string
+	generatorFlagsSet []string
+}
+
+// repeatedFlag collects every value of a repeatable flag.
+type repeatedFlag []string
+
+func (r *repeatedFlag) String() string     { return strings.Join(*r, ",") }
+func (r *repeatedFlag) Set(v string) error { *r = append(*r, v); return nil }
+
+const simUsage = `Usage: orgaudit sim [flags]
+
+Serves a simulated AWS Organization on one loopback endpoint that speaks the
+real wire protocols of AWS Organizations, IAM access reports, STS and S3, so
+the AWS CLI, the AWS SDKs and orgaudit itself run against it unchanged. It
+prints the endpoint and the environment to use, then serves until interrupted.
+
+Credentials: access key "test", secret "test" (the management account's
+administrator), every set AssumeRole issues, and those of --credentials FILE,
+a JSON list: [{"accessKeyId": "…", "secretAccessKey": "…",
+"arn": "arn:aws:iam::<account>:user/<name>"}].
+
+Flags:`
+
+const simExamples = `
+Examples:
+  orgaudit sim
+  orgaudit sim --listen 127.0.0.1:4566 --ous 200 --accounts 2000 --depth 5 --seed 42
+  orgaudit sim --org testdata/org-small.json --time-scale 0.05 --bucket audit
+  orgaudit sim --iam-tps 2 --org-tps 5 --error-rate 0.02 --fail-jobs 0.1
+
+Exit codes: 0 stopped by SIGINT or SIGTERM, 1 could not serve, 2 usage error.`
+
+func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f simFlags
+	fs := flag.NewFlagSet("orgaudit sim", flag.ContinueOnError)
+	// Parse errors are reported in one line below; --help goes to stdout.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), simUsage)
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), simExamples)
+	}
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:4566", "address to listen on, host:port (port 0 picks a free one)")
+	fs.StringVar(&f.orgFile, "org", "", "organization file to serve (JSON, see testdata/); default: generate one")
+	fs.IntVar(&f.ous, "ous", 40, "generated organization: number of OUs (0..1000)")
+	fs.IntVar(&f.accounts, "accounts", 300, "generated organization: number of accounts, the management account included")
+	fs.IntVar(&f.depth, "depth", 4, "generated organization: OU levels under the root (1..5)")
+	fs.Int64Var(&f.seed, "seed", 1, "generated organization and fault injection: seed")
+	fs.StringVar(&f.asOf, "as-of", "", "generated organization: last day of its activity, YYYY-MM-DD (default: today, UTC)")
+	fs.Float64Var(&f.timeScale, "time-scale", 1, "factor on IAM's realistic 1-8 s report job latency (0.01 for fast tests)")
+	fs.IntVar(&f.maxJobs, "max-jobs", 1, "report jobs one account may have in progress before ReportGenerationLimitExceeded")
+	fs.Float64Var(&f.iamTPS, "iam-tps", 0, "IAM requests per second before Throttling (0: unlimited)")
+	fs.Float64Var(&f.orgTPS, "org-tps", 0, "Organizations requests per second before TooManyRequestsException (0: unlimited)")
+	fs.Float64Var(&f.errorRate, "error-rate", 0, "fraction of requests answered with an injected 500 or 503 (0..1)")
+	fs.Float64Var(&f.failJobs, "fail-jobs", 0, "fraction of report jobs that end FAILED (0..1)")
+	fs.Var(&f.failEntities, "fail-entity", "entity id or path whose report jobs always end FAILED (repeatable)")
+	fs.Float64Var(&f.shortPages, "short-pages", 0, "fraction of report pages returned short with IsTruncated (0..1)")
+	fs.Var(&f.buckets, "bucket", "S3 bucket to create at start (repeatable)")
+	fs.StringVar(&f.credentials, "credentials", "", "JSON file of extra credentials (see above)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "request log on stderr: debug, info (one line per request), warn, error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "orgaudit sim: %v (see --help)\n", err)
+		return exitUsage
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "ous", "accounts", "depth", "as-of":
+			f.generatorFlagsSet = append(f.generatorFlagsSet, "--"+fl.Name)
+		}
+	})
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "orgaudit sim: unexpected argument %q (flags only; see --help)\n", fs.Arg(0))
+		return exitUsage
+	}
+	opts, level, err := f.options()
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit sim:", err)
+		return exitUsage
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	s, err := sim.New(opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit sim:", err)
+		return exitUsage
+	}
+	endpoint, stop, err := sim.Serve(ctx, f.listen, s)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit sim:", err)
+		return exitFailure
+	}
+	printSimBanner(stdout, endpoint, s.Org(), opts.Buckets)
+	<-ctx.Done()
+	if err := stop(); err != nil {
+		fmt.Fprintln(stderr, "orgaudit sim: stop:", err)
+		return exitFailure
+	}
+	fmt.Fprintln(stdout, "orgaudit sim: stopped")
+	return exitOK
+}
+
+// options validates the flags and builds the simulator's options.
+func (f *simFlags) options() (sim.Options, slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return sim.Options{}, 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		return sim.Options{}, 0, fmt.Errorf("--listen %q: want host:port", f.listen)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"--error-rate", f.errorRate}, {"--fail-jobs", f.failJobs}, {"--short-pages", f.shortPages}} {
+		if r.v < 0 || r.v > 1 {
+			return sim.Options{}, 0, fmt.Errorf("%s %v: want a fraction between 0 and 1", r.name, r.v)
+		}
+	}
+	switch {
+	case f.timeScale <= 0:
+		return sim.Options{}, 0, fmt.Errorf("--time-scale %v: want a positive factor", f.timeScale)
+	case f.maxJobs < 1:
+		return sim.Options{}, 0, fmt.Errorf("--max-jobs %d: want at least 1", f.maxJobs)
+	case f.iamTPS < 0 || f.orgTPS < 0:
+		return sim.Options{}, 0, errors.New("--iam-tps and --org-tps must not be negative")
+	case f.orgFile != "" && len(f.generatorFlagsSet) > 0:
+		return sim.Options{}, 0, fmt.Errorf("--org and %s exclude each other: a file or a generated organization", strings.Join(f.generatorFlagsSet, ", "))
+	}
+	var org *orgmodel.Org
+	var err error
+	if f.orgFile != "" {
+		org, err = orgmodel.LoadFile(f.orgFile)
+	} else {
+		asOf := time.Now().UTC().Truncate(24 * time.Hour)
+		if f.asOf != "" {
+			asOf, err = time.Parse(time.DateOnly, f.asOf)
+			if err != nil {
+				return sim.Options{}, 0, fmt.Errorf("--as-of %q: want YYYY-MM-DD", f.asOf)
+			}
+		}
+		org, err = orgmodel.Generate(orgmodel.GenerateOptions{OUs: f.ous, Accounts: f.accounts, Depth: f.depth, Seed: f.seed, AsOf: asOf})
+	}
+	if err != nil {
+		return sim.Options{}, 0, err
+	}
+	var creds []sim.Credential
+	if f.credentials != "" {
+		if creds, err = sim.LoadCredentials(f.credentials); err != nil {
+			return sim.Options{}, 0, err
+		}
+	}
+	return sim.Options{
+		Org: org,
+		IAM: iamreports.Options{
+			TimeScale:     f.timeScale,
+			MaxJobs:       f.maxJobs,
+			FailRate:      f.failJobs,
+			FailEntities:  f.failEntities,
+			ShortPageRate: f.shortPages,
+		},
+		IAMTPS:      f.iamTPS,
+		OrgTPS:      f.orgTPS,
+		ErrorRate:   f.errorRate,
+		Credentials: creds,
+		Buckets:     f.buckets,
+		Seed:        f.seed,
+	}, level, nil
+}
+
+// printSimBanner tells the user where the simulator is and how to point
+// the AWS CLI and SDKs at it.
+func printSimBanner(w io.Writer, endpoint string, org *orgmodel.Org, buckets []string) {
+	bucket, mb := "my-bucket", "aws s3 mb s3://my-bucket"
+	if len(buckets) > 0 {
+		bucket, mb = buckets[0], "aws s3 ls s3://"+buckets[0]
+	}
+	fmt.Fprintf(w, `orgaudit simulator listening on %s
+organization %s: root %s, %d OUs, %d accounts, %d SCPs; management account %s
+
+Point the AWS CLI and SDKs at it:
+  export AWS_ENDPOINT_URL=%s
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+S3 is path-style only: a numeric endpoint (127.0.0.1) makes the CLI and SDKs use
+path-style on their own; with a host name set "aws configure set
+s3.addressing_style path" (CLI) or UsePathStyle (Go SDK).
+
+Try:
+  aws organizations list-roots
+  aws organizations list-organizational-units-for-parent --parent-id %s
+  aws sts get-caller-identity
+  aws iam generate-organizations-access-report --entity-path %s/%s
+  %s
+  aws s3 cp ./file s3://%s/
+(AWS_ENDPOINT_URL needs AWS CLI 1.29.46+/2.13+; older ones take --endpoint-url.)
+
+Press Ctrl-C to stop.
+`, endpoint, org.ID, org.Root.ID, len(org.OUs), len(org.Accounts), len(org.Policies), org.ManagementAccountID,
+		endpoint, org.Root.ID, org.ID, org.Root.ID, mb, bucket)
+}
