@@ -236,7 +236,7 @@ Try:
   aws iam generate-organizations-access-report --entity-path %s/%s
   %s
   aws s3 cp ./file s3://%s/
-(AWS_ENDPOINT_URL needs AWS CLI 1.29.46+/2.13+; older ones take --endpoint-url.)
+(AWS CLI releases older than mid-2023 ignore AWS_ENDPOINT_URL: add --endpoint-url.)
 
 Press Ctrl-C to stop.
 `, endpoint, org.ID, org.Root.ID, len(org.OUs), len(org.Accounts), len(org.Policies), org.ManagementAccountID,

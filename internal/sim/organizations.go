@@ -80,6 +80,7 @@ func (s *Simulator) serveOrganizations(w http.ResponseWriter, r *http.Request, x
 		"ListRoots":                        s.listRoots,
 		"ListOrganizationalUnitsForParent": s.listOUsForParent,
 		"ListAccountsForParent":            s.listAccountsForParent,
+		"ListAccounts":                     s.listAccounts,
 		"ListChildren":                     s.listChildren,
 		"ListParents":                      s.listParents,
 		"DescribeOrganizationalUnit":       s.describeOU,
@@ -271,6 +272,14 @@ func (s *Simulator) listAccountsForParent(in orgInput, op string) (any, *orgErro
 		out[i] = s.accountJSON(a)
 	}
 	return s.page(in, op, in.ParentID, out, "Accounts")
+}
+
+func (s *Simulator) listAccounts(in orgInput, op string) (any, *orgError) {
+	out := make([]accountJSON, len(s.org.Accounts))
+	for i, a := range s.org.Accounts {
+		out[i] = s.accountJSON(a)
+	}
+	return s.page(in, op, "", out, "Accounts")
 }
 
 func (s *Simulator) listChildren(in orgInput, op string) (any, *orgError) {

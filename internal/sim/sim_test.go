@@ -192,6 +192,22 @@ func TestOrganizationsWalkMatchesModel(t *testing.T) {
 	}
 	t.Logf("walked %d OUs and %d accounts in %d OU pages", ous, accounts, pages)
 
+	lp := organizations.NewListAccountsPaginator(client, &organizations.ListAccountsInput{})
+	n := 0
+	for lp.HasMorePages() {
+		out, err := lp.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("ListAccounts() = %v", err)
+		}
+		if lp.HasMorePages() && len(out.Accounts) != 20 {
+			t.Errorf("Got(len(ListAccounts page)) = %d; want the default page of %d", len(out.Accounts), 20)
+		}
+		n += len(out.Accounts)
+	}
+	if n != len(org.Accounts) {
+		t.Errorf("Got(len(ListAccounts)) = %d; want %d", n, len(org.Accounts))
+	}
+
 	// Parents, descriptions.
 	for _, ou := range org.OUs[:5] {
 		out, err := client.ListParents(ctx, &organizations.ListParentsInput{ChildId: aws.String(ou.ID)})
@@ -217,9 +233,9 @@ func TestOrganizationsWalkMatchesModel(t *testing.T) {
 	if aws.ToString(da.Account.Email) != acct.Email || !da.Account.JoinedTimestamp.Equal(acct.Joined.Truncate(time.Millisecond)) {
 		t.Errorf("Got(DescribeAccount) = %s joined %v; want %s joined %v", aws.ToString(da.Account.Email), da.Account.JoinedTimestamp, acct.Email, acct.Joined)
 	}
-	lp, err := client.ListParents(ctx, &organizations.ListParentsInput{ChildId: aws.String(acct.ID)})
-	if err != nil || len(lp.Parents) != 1 || aws.ToString(lp.Parents[0].Id) != acct.ParentID {
-		t.Errorf("Got(ListParents(%s)) = %v, %v; want %s", acct.ID, lp, err, acct.ParentID)
+	parents, err := client.ListParents(ctx, &organizations.ListParentsInput{ChildId: aws.String(acct.ID)})
+	if err != nil || len(parents.Parents) != 1 || aws.ToString(parents.Parents[0].Id) != acct.ParentID {
+		t.Errorf("Got(ListParents(%s)) = %v, %v; want %s", acct.ID, parents, err, acct.ParentID)
 	}
 
 	// Policies: the list, where each is attached, and the attachments of
