@@ -56,6 +56,8 @@ func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Chan
 	p.rep.Entities = s.Entities
 	p.rep.Caveats = Caveats
 	p.rep.NeverDeny = scpsuggest.NeverDeny(scpsuggest.Options{})
+	p.rep.SCPHead, p.rep.SCPTail = scpsuggest.Envelope()
+	p.rep.MaxPolicySize = scpsuggest.MaxPolicySize
 	p.rep.Changes = ch
 	return p, nil
 }

@@ -135,6 +135,11 @@ const (
 	docTail = `],"Resource":"*"}]}`
 )
 
+// Envelope returns the text every document starts and ends with; the
+// actions, comma-separated JSON strings, go between. The HTML report uses it
+// to build the same documents in the browser.
+func Envelope() (head, tail string) { return docHead, docTail }
+
 // split packs the actions into as few documents as the greedy order allows.
 func split(namespaces []string) []string {
 	var docs []string
