@@ -33,6 +33,21 @@ func testOrg(t *testing.T) *orgmodel.Org {
 	return org
 }
 
+func testOrgB() (*orgmodel.Org, error) {
+	return orgmodel.Generate(orgmodel.GenerateOptions{OUs: 40, Accounts: 300, Depth: 4, Seed: 1})
+}
+
+func startSimB(b *testing.B, opts sim.Options) (*sim.Simulator, string) {
+	b.Helper()
+	s, err := sim.New(opts)
+	if err != nil {
+		b.Fatalf("sim.New() = %v", err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	b.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
 // startSim serves a simulator for opts on a loopback httptest server.
 func startSim(t *testing.T, opts sim.Options) (*sim.Simulator, string) {
 	t.Helper()
