@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/sim"
+	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
 )
 
 // awsCLI runs the real AWS CLI against a simulator served by sim.Serve,
@@ -219,5 +220,42 @@ func TestAWSCLIS3(t *testing.T) {
 	decodeJSON(t, cli.run(nil, "s3api", "list-objects-v2", "--bucket", "audit", "--prefix", "runs/"), &list)
 	if len(list.Contents) != 2 || list.Contents[0].Key != "runs/r1/report copy.json" || list.Contents[1].Size != 19 {
 		t.Errorf("Got(list-objects-v2) = %+v; want the 2 uploaded objects", list)
+	}
+}
+
+func TestAWSCLIIAMAccessReport(t *testing.T) {
+	s, err := sim.New(sim.Options{Org: testOrg(t), IAM: iamreports.Options{TimeScale: 0.001}})
+	if err != nil {
+		t.Fatalf("sim.New() = %v", err)
+	}
+	cli := newAWSCLI(t, s)
+	org := s.Org()
+	ou := org.ChildOUs(org.Root.ID)[0]
+	path := org.ID + "/" + org.Root.ID + "/" + ou
+	var gen struct{ JobID string }
+	decodeJSON(t, cli.run(nil, "iam", "generate-organizations-access-report", "--entity-path", path), &gen)
+	if gen.JobID == "" {
+		t.Fatal("Got(JobId) = \"\"; want a job id")
+	}
+	var report struct {
+		JobStatus                   string
+		NumberOfServicesAccessible  int
+		NumberOfServicesNotAccessed int
+		AccessDetails               []struct{ ServiceNamespace string }
+	}
+	for i := 0; i < 5; i++ {
+		// The CLI has no paginator for this call; one page of 1000 is all.
+		decodeJSON(t, cli.run(nil, "iam", "get-organizations-access-report", "--job-id", gen.JobID, "--max-items", "1000"), &report)
+		if report.JobStatus != "IN_PROGRESS" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if report.JobStatus != "COMPLETED" || len(report.AccessDetails) == 0 || report.NumberOfServicesAccessible == 0 {
+		t.Errorf("Got(report of %s) = %s, %d services, %d accessible; want COMPLETED with services", path, report.JobStatus, len(report.AccessDetails), report.NumberOfServicesAccessible)
+	}
+	_, errOut, err := cli.try(nil, "iam", "get-organizations-access-report", "--job-id", "00000000-0000-0000-0000-000000000000")
+	if err == nil || !strings.Contains(errOut, "NoSuchEntity") {
+		t.Errorf("Got(report of an unknown job) = %v %q; want NoSuchEntity", err, errOut)
 	}
 }
