@@ -1,0 +1,33 @@
+// Command start is the Start Lambda function of the orgaudit state machine.
+// Start validates the run input, walks the organization, writes the run manifest and starts the first report jobs.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/pipeline"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("aws configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	orgs, iam, s3 := config.NewClients(context.Background(), awsCfg, cfg)
+	p := pipeline.New(cfg, pipeline.Deps{Orgs: orgs, IAM: iam, Store: objstore.NewS3(s3, cfg.Bucket, cfg.Prefix), Logger: log})
+	lambda.Start(p.Start)
+}

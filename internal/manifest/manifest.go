@@ -1,0 +1,267 @@
+// Package manifest keeps the state of one audit run in
+// runs/<runId>/manifest.json, so that every step of the state machine (and
+// a retried or timed-out one) resumes where the last save left off. The
+// Step Functions payload only points at it.
+//
+// The document (see docs/manifest.md) is compact JSON:
+//
+//	{ "schemaVersion": 1, "runId": "…", "organizationId": "o-…",
+//	  "managementAccountId": "…",
+//	  "settings": {"entityPaths": […], "includeAccounts": false, "includePolicies": false,
+//	               "unusedDays": 90, "maxConcurrentJobs": 1},
+//	  "startedAt": "RFC3339", "finishedAt": "RFC3339"|absent,
+//	  "previousRunId": "…"|absent, "previousResolved": true|absent,
+//	  "nextPart": 3, "throttled": 0, "jobMillis": 2300,
+//	  "runError": {"code","message"}|absent,
+//	  "entities": [ {"id","type","name","path","policyId"?, "state",
+//	                 "jobId"?, "attempts"?, "sentAt"?, "createdAt"?, "completedAt"?,
+//	                 "error"?, "accessible"?, "notAccessed"?, "unused"?,
+//	                 "part"?, "digest"?}, … ] }
+//
+// An entity moves queued → running → completed|failed → stored. "stored"
+// means its report file is written (and, for a completed job, its Athena
+// rows are in part "part"); a stored entity with an error is a failed
+// report. Re-running a step for the same run rewrites the same keys with
+// the same content, because everything a document holds comes from here.
+package manifest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+)
+
+// SchemaVersion is the version of the manifest document.
+const SchemaVersion = 1
+
+// Entity states.
+const (
+	StateQueued    = "queued"    // waiting for a job slot
+	StateRunning   = "running"   // job started, not seen finished
+	StateCompleted = "completed" // job COMPLETED, report not yet stored
+	StateFailed    = "failed"    // job FAILED or could not run; failure report not yet stored
+	StateStored    = "stored"    // report file written (Error set: a failed report)
+)
+
+// ErrNotFound is returned (wrapped) by Load when the run has no manifest.
+var ErrNotFound = objstore.ErrNotFound
+
+// Settings are the run input the run was started with.
+type Settings struct {
+	EntityPaths       []string `json:"entityPaths"`
+	IncludeAccounts   bool     `json:"includeAccounts"`
+	IncludePolicies   bool     `json:"includePolicies"`
+	UnusedDays        int      `json:"unusedDays"`
+	MaxConcurrentJobs int      `json:"maxConcurrentJobs"`
+}
+
+// Manifest is the state of one run.
+type Manifest struct {
+	SchemaVersion       int             `json:"schemaVersion"`
+	RunID               string          `json:"runId"`
+	OrganizationID      string          `json:"organizationId"`
+	ManagementAccountID string          `json:"managementAccountId"`
+	Settings            Settings        `json:"settings"`
+	StartedAt           *reportdoc.Time `json:"startedAt"`
+	// FinishedAt is stamped once, when the last report is stored; the
+	// summary's completedAt and latest.json use it, so re-running the final
+	// step gives the same bytes.
+	FinishedAt *reportdoc.Time `json:"finishedAt,omitempty"`
+	// PreviousRunID is the run latest.json pointed to when this run first
+	// finished (empty: none); PreviousResolved says it was looked up.
+	PreviousRunID    string `json:"previousRunId,omitempty"`
+	PreviousResolved bool   `json:"previousResolved,omitempty"`
+	// NextPart is the number of the next Athena part file; parts 1 ..
+	// NextPart-1 are final.
+	NextPart int `json:"nextPart"`
+	// Throttled counts throttled and 409 answers so far.
+	Throttled int `json:"throttled"`
+	// JobMillis is the learned typical job duration (an exponentially
+	// weighted average), carried from step to step to pace the polls.
+	JobMillis int64 `json:"jobMillis,omitempty"`
+	// RunError is the error that failed the run (the state machine's
+	// Catch), when it failed.
+	RunError *reportdoc.Error `json:"runError,omitempty"`
+	Entities []Entity         `json:"entities"`
+}
+
+// Entity is one report of the run: an entity, or an (entity, SCP) pair.
+type Entity struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Name     string `json:"name"`
+	Path     string `json:"path"`
+	PolicyID string `json:"policyId,omitempty"`
+
+	State    string `json:"state"`
+	JobID    string `json:"jobId,omitempty"`
+	Attempts int    `json:"attempts,omitempty"` // jobs started for this entity
+	// Errors counts consecutive transient failures of calls about this
+	// entity; too many fail it, so a run always ends.
+	Errors int `json:"errors,omitempty"`
+	// SentAt is when the current job was started (Unix milliseconds, wall
+	// clock), to pace polls across steps; not part of any report.
+	SentAt      int64            `json:"sentAt,omitempty"`
+	CreatedAt   *reportdoc.Time  `json:"createdAt,omitempty"`   // IAM's JobCreationDate
+	CompletedAt *reportdoc.Time  `json:"completedAt,omitempty"` // IAM's JobCompletionDate
+	Error       *reportdoc.Error `json:"error,omitempty"`
+
+	Accessible  int `json:"accessible,omitempty"`
+	NotAccessed int `json:"notAccessed,omitempty"`
+	Unused      int `json:"unused,omitempty"`
+	// Part is the Athena part file holding this report's rows (0: none).
+	Part   int              `json:"part,omitempty"`
+	Digest *findings.Digest `json:"digest,omitempty"`
+}
+
+// New returns the manifest of a run that starts now.
+func New(runID, orgID, managementAccountID string, s Settings, startedAt time.Time, entities []Entity) *Manifest {
+	return &Manifest{
+		SchemaVersion:       SchemaVersion,
+		RunID:               runID,
+		OrganizationID:      orgID,
+		ManagementAccountID: managementAccountID,
+		Settings:            s,
+		StartedAt:           reportdoc.NewTime(startedAt),
+		NextPart:            1,
+		Entities:            entities,
+	}
+}
+
+// Key returns the manifest's storage key.
+func (m *Manifest) Key() string { return reportdoc.ManifestKey(m.RunID) }
+
+// Load reads the manifest of runID; errors.Is(err, ErrNotFound) when the
+// run does not exist.
+func Load(ctx context.Context, store objstore.Store, runID string) (*Manifest, error) {
+	b, err := store.Get(ctx, reportdoc.ManifestKey(runID))
+	if err != nil {
+		return nil, fmt.Errorf("load manifest of run %s: %w", runID, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("load manifest of run %s: %w", runID, err)
+	}
+	if m.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("load manifest of run %s: schema version %d, want %d", runID, m.SchemaVersion, SchemaVersion)
+	}
+	if m.RunID != runID {
+		return nil, fmt.Errorf("load manifest of run %s: it names run %q", runID, m.RunID)
+	}
+	return &m, nil
+}
+
+// Marshal returns the manifest document.
+func (m *Manifest) Marshal() ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest of run %s: %w", m.RunID, err)
+	}
+	return b, nil
+}
+
+// Save writes the manifest.
+func (m *Manifest) Save(ctx context.Context, store objstore.Store) error {
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := store.Put(ctx, m.Key(), b, "application/json"); err != nil {
+		return fmt.Errorf("save manifest: %w", err)
+	}
+	return nil
+}
+
+// Counts are the entities of a run by outcome.
+type Counts struct {
+	Total     int
+	Queued    int
+	Running   int
+	Completed int // job COMPLETED (stored or not)
+	Failed    int // job FAILED or could not run (stored or not)
+	Unstored  int // completed or failed, report not yet written
+}
+
+// Counts counts the entities by outcome.
+func (m *Manifest) Counts() Counts {
+	c := Counts{Total: len(m.Entities)}
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		switch e.State {
+		case StateQueued:
+			c.Queued++
+		case StateRunning:
+			c.Running++
+		case StateCompleted:
+			c.Completed++
+			c.Unstored++
+		case StateFailed:
+			c.Failed++
+			c.Unstored++
+		case StateStored:
+			if e.Error != nil {
+				c.Failed++
+			} else {
+				c.Completed++
+			}
+		}
+	}
+	return c
+}
+
+// Finished reports whether every entity's report is stored.
+func (m *Manifest) Finished() bool {
+	for i := range m.Entities {
+		if m.Entities[i].State != StateStored {
+			return false
+		}
+	}
+	return true
+}
+
+// Status is the report status of a stored entity: COMPLETED or FAILED.
+func (e *Entity) Status() string {
+	if e.Error != nil || e.State == StateFailed {
+		return reportdoc.StatusFailed
+	}
+	return reportdoc.StatusCompleted
+}
+
+// Label names the entity in logs and messages: its id, with the policy id.
+func (e *Entity) Label() string {
+	if e.PolicyID == "" {
+		return e.ID
+	}
+	return e.ID + "." + e.PolicyID
+}
+
+// ReportKey is the key of the entity's report in run runID.
+func (e *Entity) ReportKey(runID string) string { return reportdoc.ReportKey(runID, e.ID, e.PolicyID) }
+
+// DocEntity is the entity as the report documents name it.
+func (e *Entity) DocEntity() reportdoc.Entity {
+	return reportdoc.Entity{ID: e.ID, Type: e.Type, Name: e.Name, Path: e.Path}
+}
+
+// IsNotFound reports whether err means the manifest does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// FindingsEntries returns the stored entities as findings entries, in
+// manifest order; entities not yet stored are left out.
+func (m *Manifest) FindingsEntries() []findings.Entry {
+	out := make([]findings.Entry, 0, len(m.Entities))
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		if e.State != StateStored {
+			continue
+		}
+		out = append(out, findings.Entry{Entity: e.DocEntity(), PolicyID: e.PolicyID, Status: e.Status(), Error: e.Error, Digest: e.Digest})
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/manifest"
+)
+
+// Check polls the running jobs and starts queued ones as slots free, within
+// its budget. It returns when the budget is spent, when every job has
+// finished, or when enough reports wait for Store; before returning it
+// makes sure a job runs if any is queued, so IAM keeps working during Store
+// and Wait.
+func (p *Pipeline) Check(ctx context.Context, s State) (State, error) {
+	m, err := manifest.Load(ctx, p.store, s.RunID)
+	if err != nil {
+		return State{}, fmt.Errorf("check run %s: %w", s.RunID, err)
+	}
+	log := p.log.With("run_id", m.RunID)
+	budget := p.budget(ctx)
+	r := p.newRunner(m, log)
+	opCtx, cancel := r.opContext(ctx, budget)
+	defer cancel()
+	err = r.loop(ctx, opCtx, budget)
+	c := m.Counts()
+	log.Info("check done", "queued", c.Queued, "running", c.Running, "completed", c.Completed, "failed", c.Failed, "unstored", c.Unstored, "throttled", m.Throttled)
+	return r.finish(ctx, err)
+}
+
+func (r *runner) loop(ctx, opCtx context.Context, budget time.Time) error {
+	for {
+		if err := r.pollDue(ctx, opCtx); err != nil {
+			return err
+		}
+		if err := r.startJobs(ctx, opCtx); err != nil {
+			return err
+		}
+		if err := r.maybeSave(ctx); err != nil {
+			return err
+		}
+		if len(r.running) == 0 && !r.hasQueued() {
+			return nil // every job has finished
+		}
+		if r.m.Counts().Unstored >= r.p.tune.storeBatch {
+			return nil // Store's turn; a started job keeps IAM busy meanwhile
+		}
+		now := time.Now()
+		if !now.Before(budget) || opCtx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := backoff.Sleep(opCtx, r.wake(budget).Sub(now)); err != nil {
+			return ctx.Err()
+		}
+	}
+}

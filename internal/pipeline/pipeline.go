@@ -1,0 +1,219 @@
+// Package pipeline is the audit itself: the three steps the state machine
+// (and the CLI) call in a loop — Start, then Check and Store until Store
+// says done. Each step loads the run manifest, does as much as its budget
+// allows, saves the manifest and returns the small State the state machine
+// carries; all data lives in the store.
+//
+// Decisions that shape the output:
+//   - Scope: without entityPaths, the root and every OU, plus every account
+//     with includeAccounts. With entityPaths, exactly the listed entities,
+//     plus, with includeAccounts, every account in their subtrees (an OU
+//     path with includeAccounts audits the OU and its accounts).
+//   - includePolicies adds one report per (entity in scope, SCP attached to
+//     it directly), FullAWSAccess included: IAM treats it like any SCP, and
+//     its report shows the use of everything it lets through at that
+//     attachment. The management account gets no policy reports, since IAM
+//     ignores the policy id for it (SCPs do not limit it); its plain report
+//     lists every service.
+//   - Every entity ends with exactly one report file: a failed job (or one
+//     that could not run) gets a report with job.status FAILED, job.error
+//     and no services, and is listed in the summary's errors.
+//   - A run id that already has a manifest resumes that run: its settings
+//     must match (else InvalidInput naming the field), entities already
+//     stored keep their reports, failed ones are tried again, and the final
+//     step rewrites the same documents.
+//   - latest.json only ever moves forward (a run that finished earlier than
+//     the one it points to does not replace it) and is not moved by a FAILED
+//     run.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/accessreport"
+	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/manifest"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/orgwalk"
+)
+
+// State is the Step Functions payload between steps: small, it never grows
+// with the organization.
+type State struct {
+	RunID       string `json:"runId"`
+	ManifestKey string `json:"manifestKey"`
+	Total       int    `json:"total"`
+	Completed   int    `json:"completed"`
+	Failed      int    `json:"failed"`
+	Running     int    `json:"running"`
+	Queued      int    `json:"queued"`
+	// Throttled counts throttled and 409 answers so far.
+	Throttled int `json:"throttled"`
+	// WaitSeconds is how long the Wait state should wait before Check.
+	WaitSeconds int  `json:"waitSeconds"`
+	Done        bool `json:"done"`
+	// Error is set by the state machine's Catch (ResultPath $.error).
+	Error *StepError `json:"error,omitempty"`
+}
+
+// StepError is the error object Step Functions' Catch records.
+type StepError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// StartEvent is Start's input: the execution's name and input.
+type StartEvent struct {
+	ExecutionName string          `json:"executionName"`
+	Input         json.RawMessage `json:"input"`
+}
+
+// Deps are the pipeline's collaborators.
+type Deps struct {
+	Orgs   orgwalk.API
+	IAM    accessreport.API
+	Store  objstore.Store
+	Now    func() time.Time // timestamps in documents (startedAt, completedAt); nil: time.Now
+	Logger *slog.Logger     // nil: discard
+}
+
+// Pipeline runs the steps of audit runs.
+type Pipeline struct {
+	cfg     config.Config
+	store   objstore.Store
+	walker  *orgwalk.Walker
+	reports *accessreport.Client
+	now     func() time.Time
+	log     *slog.Logger
+	tune    tuning
+}
+
+// tuning holds the pacing constants; tests shrink some of them.
+type tuning struct {
+	pollFloor     time.Duration // shortest wait between polls of a job
+	pollCap       time.Duration // longest wait between polls of an overdue job
+	firstEstimate time.Duration // job duration assumed before any was seen
+	saveEvery     time.Duration // manifest save interval inside a step
+	storeBatch    int           // Check hands over to Store once this many reports wait
+	partRows      int           // rows per Athena part file (about)
+	transientMax  int           // consecutive transient failures before a step gives up
+	backoff       backoff.Policy
+	writers       int // parallel report writes in the failure path
+}
+
+var defaultTuning = tuning{
+	pollFloor:     50 * time.Millisecond,
+	pollCap:       2 * time.Second,
+	firstEstimate: time.Second,
+	saveEvery:     2 * time.Second,
+	storeBatch:    50,
+	partRows:      100_000,
+	transientMax:  6,
+	backoff:       backoff.Policy{Base: 500 * time.Millisecond, Cap: 30 * time.Second},
+	writers:       16,
+}
+
+// New returns a pipeline for cfg.
+func New(cfg config.Config, deps Deps) *Pipeline {
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	p := &Pipeline{
+		cfg:    cfg,
+		store:  deps.Store,
+		now:    now,
+		log:    log,
+		tune:   defaultTuning,
+		walker: &orgwalk.Walker{API: deps.Orgs, Logger: log},
+	}
+	p.reports = &accessreport.Client{API: deps.IAM}
+	return p
+}
+
+// budget returns when a step should stop starting work: the context's
+// deadline minus a safety margin (10% plus 5 s, at most half the time
+// left) to save the manifest, or Config.StepBudget from now without a
+// deadline.
+func (p *Pipeline) budget(ctx context.Context) time.Time {
+	now := time.Now()
+	if d, ok := ctx.Deadline(); ok {
+		left := d.Sub(now)
+		margin := min(left/10+5*time.Second, left/2)
+		return now.Add(max(left-margin, 0))
+	}
+	b := p.cfg.StepBudget
+	if b <= 0 {
+		b = config.DefaultStepBudget
+	}
+	return now.Add(b)
+}
+
+// stateOf returns the payload for m.
+func stateOf(m *manifest.Manifest, wait int, done bool) State {
+	c := m.Counts()
+	return State{
+		RunID:       m.RunID,
+		ManifestKey: m.Key(),
+		Total:       c.Total,
+		Completed:   c.Completed,
+		Failed:      c.Failed,
+		Running:     c.Running,
+		Queued:      c.Queued,
+		Throttled:   m.Throttled,
+		WaitSeconds: wait,
+		Done:        done,
+	}
+}
+
+// waitSeconds estimates how long the Wait state should wait: 0 when
+// reports wait to be stored (or nothing runs), else the seconds until the
+// soonest expected completion, at least 1.
+func (p *Pipeline) waitSeconds(m *manifest.Manifest) int {
+	c := m.Counts()
+	if c.Unstored > 0 || c.Running == 0 {
+		return 0
+	}
+	est := p.estimate(m)
+	now := time.Now()
+	soonest := time.Duration(math.MaxInt64)
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		if e.State != manifest.StateRunning {
+			continue
+		}
+		left := est
+		if e.SentAt > 0 {
+			left = time.UnixMilli(e.SentAt).Add(est).Sub(now)
+		}
+		soonest = min(soonest, left)
+	}
+	return max(1, int(math.Ceil(soonest.Seconds())))
+}
+
+// estimate is the expected duration of a job.
+func (p *Pipeline) estimate(m *manifest.Manifest) time.Duration {
+	if m.JobMillis > 0 {
+		return time.Duration(m.JobMillis) * time.Millisecond
+	}
+	return p.tune.firstEstimate
+}
+
+// saveCtx is the context for the last save of a step: it survives the
+// caller's cancellation (the CLI's Ctrl-C) for a few seconds, so progress
+// is not lost.
+func saveCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+}

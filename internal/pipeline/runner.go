@@ -1,0 +1,342 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/accessreport"
+	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/manifest"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+)
+
+// runner is one step's view of a run: the manifest plus the pacing state
+// that lives only as long as the step.
+type runner struct {
+	p       *Pipeline
+	m       *manifest.Manifest
+	log     *slog.Logger
+	reports accessreport.Client // a copy whose OnRetry counts into m
+
+	running  map[int]bool
+	cursor   int // no queued entity before this index
+	nextPoll map[int]time.Time
+	lastSeen map[int]time.Time // last poll that saw the job IN_PROGRESS
+
+	notBefore   time.Time // no Generate before this (409 / throttling backoff)
+	limitStreak int
+
+	dirty    bool
+	lastSave time.Time
+}
+
+func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
+	r := &runner{
+		p: p, m: m, log: log,
+		running:  map[int]bool{},
+		nextPoll: map[int]time.Time{},
+		lastSeen: map[int]time.Time{},
+		lastSave: time.Now(),
+	}
+	r.reports = *p.reports
+	r.reports.OnRetry = func(err error) {
+		if backoff.IsThrottle(err) {
+			m.Throttled++
+		}
+	}
+	for i := range m.Entities {
+		if m.Entities[i].State == manifest.StateRunning {
+			r.running[i] = true
+			r.nextPoll[i] = time.Time{} // poll at once: its timing is unknown to this step
+		}
+	}
+	return r
+}
+
+// opContext bounds the calls of a step: past the budget, but short of the
+// caller's deadline so that the final save still fits.
+func (r *runner) opContext(ctx context.Context, budget time.Time) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, budget.Add(d.Sub(budget)/2))
+	}
+	return context.WithCancel(ctx)
+}
+
+// stopped reports whether err ended the step's work: the caller's context
+// is done (returned as the error) or the step's budget is (not an error).
+func stopped(ctx, opCtx context.Context, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return true, ctx.Err()
+	}
+	if opCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true, nil
+	}
+	return false, nil
+}
+
+func (r *runner) entityLog(i int) *slog.Logger {
+	e := &r.m.Entities[i]
+	l := r.log.With("entity", e.ID)
+	if e.PolicyID != "" {
+		l = l.With("policy_id", e.PolicyID)
+	}
+	return l
+}
+
+// nextQueued returns the index of the first queued entity, or -1.
+func (r *runner) nextQueued() int {
+	for ; r.cursor < len(r.m.Entities); r.cursor++ {
+		if r.m.Entities[r.cursor].State == manifest.StateQueued {
+			return r.cursor
+		}
+	}
+	return -1
+}
+
+func (r *runner) requeue(i int) {
+	e := &r.m.Entities[i]
+	e.State, e.JobID, e.SentAt, e.Error = manifest.StateQueued, "", 0, nil
+	delete(r.running, i)
+	delete(r.nextPoll, i)
+	delete(r.lastSeen, i)
+	r.cursor = min(r.cursor, i)
+	r.dirty = true
+}
+
+func (r *runner) fail(i int, e *reportdoc.Error) {
+	ent := &r.m.Entities[i]
+	ent.State, ent.Error = manifest.StateFailed, e
+	delete(r.running, i)
+	delete(r.nextPoll, i)
+	delete(r.lastSeen, i)
+	r.dirty = true
+	r.entityLog(i).Warn("report failed", "code", e.Code, "message", e.Message)
+}
+
+// transient records a transient failure about entity i; too many in a row
+// fail it. It returns the delay before trying again.
+func (r *runner) transient(i int, what string, err error) time.Duration {
+	e := &r.m.Entities[i]
+	e.Errors++
+	r.dirty = true
+	if backoff.IsThrottle(err) {
+		r.m.Throttled++
+	}
+	if e.Errors >= r.p.tune.transientMax {
+		r.fail(i, &reportdoc.Error{Code: codeOr(err, "TransientFailure"), Message: fmt.Sprintf("%s failed %d times in a row: %v", what, e.Errors, err)})
+		return 0
+	}
+	r.entityLog(i).Warn(what+" failed; will retry", "code", backoff.Code(err), "error", err.Error())
+	return r.p.tune.backoff.Delay(e.Errors - 1)
+}
+
+func codeOr(err error, def string) string {
+	if c := backoff.Code(err); c != "" {
+		return c
+	}
+	return def
+}
+
+// startJobs starts queued jobs while the window has room and no backoff
+// is pending.
+func (r *runner) startJobs(ctx, opCtx context.Context) error {
+	now := time.Now()
+	for len(r.running) < r.m.Settings.MaxConcurrentJobs && !now.Before(r.notBefore) {
+		i := r.nextQueued()
+		if i < 0 {
+			return nil
+		}
+		e := &r.m.Entities[i]
+		jobID, err := r.reports.Generate(opCtx, e.Path, e.PolicyID)
+		now = time.Now()
+		if err != nil {
+			if stop, cerr := stopped(ctx, opCtx, err); stop {
+				return cerr
+			}
+			switch {
+			case errors.Is(err, accessreport.ErrLimitExceeded):
+				// Someone else's job holds the slot (or one of ours that a
+				// crash forgot): wait for it, a little longer each time.
+				r.m.Throttled++
+				r.dirty = true
+				r.notBefore = now.Add(r.limitDelay())
+				r.limitStreak++
+				r.entityLog(i).Info("report job limit reached; backing off", "retry_in", r.notBefore.Sub(now).String())
+				return nil
+			case backoff.IsTransient(err):
+				r.notBefore = now.Add(r.transient(i, "generate report", err))
+				return nil
+			default:
+				r.fail(i, accessreport.ErrorOf(err))
+				continue
+			}
+		}
+		r.limitStreak = 0
+		e.State, e.JobID, e.SentAt, e.Errors = manifest.StateRunning, jobID, now.UnixMilli(), 0
+		e.Attempts++
+		r.running[i] = true
+		r.nextPoll[i] = now.Add(r.p.estimate(r.m))
+		r.dirty = true
+		r.entityLog(i).Info("report job started", "job_id", jobID, "attempt", e.Attempts)
+	}
+	return nil
+}
+
+// limitDelay is the backoff after a 409: from a quarter of a job's
+// expected duration, doubling, capped.
+func (r *runner) limitDelay() time.Duration {
+	base := max(r.p.tune.pollFloor, r.p.estimate(r.m)/4)
+	return backoff.Policy{Base: base, Cap: r.p.tune.backoff.Cap}.Delay(r.limitStreak)
+}
+
+// pollDue polls the running jobs whose time has come.
+func (r *runner) pollDue(ctx, opCtx context.Context) error {
+	now := time.Now()
+	for i := range r.m.Entities { // manifest order keeps logs stable
+		if !r.running[i] || now.Before(r.nextPoll[i]) {
+			continue
+		}
+		e := &r.m.Entities[i]
+		st, err := r.reports.Poll(opCtx, e.JobID)
+		now = time.Now()
+		if err != nil {
+			if stop, cerr := stopped(ctx, opCtx, err); stop {
+				return cerr
+			}
+			switch {
+			case accessreport.IsNoSuchEntity(err):
+				r.lostJob(i, err)
+			case backoff.IsTransient(err):
+				r.nextPoll[i] = now.Add(r.transient(i, "poll report job", err))
+			default:
+				r.fail(i, accessreport.ErrorOf(err))
+			}
+			continue
+		}
+		switch st.Status {
+		case accessreport.StatusInProgress:
+			r.lastSeen[i] = now
+			r.nextPoll[i] = now.Add(r.pollInterval(e, now))
+			if e.Errors > 0 {
+				e.Errors, r.dirty = 0, true
+			}
+		case accessreport.StatusCompleted, accessreport.StatusFailed:
+			r.observe(i, now)
+			e.CreatedAt, e.CompletedAt, e.Errors = reportdoc.NewTime(st.CreatedAt), reportdoc.NewTime(st.CompletedAt), 0
+			delete(r.running, i)
+			delete(r.nextPoll, i)
+			delete(r.lastSeen, i)
+			r.notBefore = time.Time{} // a slot is free
+			r.dirty = true
+			if st.Status == accessreport.StatusCompleted {
+				e.State = manifest.StateCompleted
+				r.entityLog(i).Info("report job completed", "job_id", e.JobID)
+			} else {
+				r.fail(i, st.Error)
+			}
+		default:
+			r.nextPoll[i] = now.Add(r.transient(i, "poll report job", fmt.Errorf("unknown job status %q", st.Status)))
+		}
+	}
+	return nil
+}
+
+// lostJob handles NoSuchEntity for a job id: the job belongs to another
+// principal (or expired). The entity is started again once; if that
+// happens again, it fails with the code.
+func (r *runner) lostJob(i int, err error) {
+	e := &r.m.Entities[i]
+	if e.Attempts < 2 {
+		r.entityLog(i).Warn("report job not readable by this principal; starting a new one", "job_id", e.JobID, "code", accessreport.CodeNoSuchEntity)
+		r.requeue(i)
+		return
+	}
+	r.fail(i, &reportdoc.Error{Code: accessreport.CodeNoSuchEntity, Message: fmt.Sprintf(
+		"report job %s is not readable by this principal (created by another principal, or expired) after %d attempts: %v", e.JobID, e.Attempts, err)})
+}
+
+// pollInterval is the wait before the next poll of a job still in
+// progress: until its expected completion, then a quarter of the expected
+// duration at a time, within [pollFloor, pollCap].
+func (r *runner) pollInterval(e *manifest.Entity, now time.Time) time.Duration {
+	est := r.p.estimate(r.m)
+	if e.SentAt > 0 {
+		if left := time.UnixMilli(e.SentAt).Add(est).Sub(now); left > r.p.tune.pollFloor {
+			return left
+		}
+	}
+	return min(max(est/4, r.p.tune.pollFloor), r.p.tune.pollCap)
+}
+
+// observe learns from a finished job: its duration lies between the last
+// poll that saw it running and now.
+func (r *runner) observe(i int, now time.Time) {
+	e := &r.m.Entities[i]
+	if e.SentAt == 0 {
+		return
+	}
+	sent := time.UnixMilli(e.SentAt)
+	d := now.Sub(sent)
+	if seen, ok := r.lastSeen[i]; ok {
+		d = seen.Sub(sent) + now.Sub(seen)/2
+	}
+	ms := max(d.Milliseconds(), 1)
+	if r.m.JobMillis == 0 {
+		r.m.JobMillis = ms
+	} else {
+		r.m.JobMillis = (7*r.m.JobMillis + 3*ms) / 10
+	}
+}
+
+// wake returns when the loop has something to do next.
+func (r *runner) wake(budget time.Time) time.Time {
+	t := budget
+	for i := range r.running {
+		if r.nextPoll[i].Before(t) {
+			t = r.nextPoll[i]
+		}
+	}
+	if len(r.running) < r.m.Settings.MaxConcurrentJobs && r.hasQueued() && r.notBefore.Before(t) {
+		t = r.notBefore
+	}
+	return t
+}
+
+func (r *runner) hasQueued() bool { return r.nextQueued() >= 0 }
+
+// save writes the manifest when it changed.
+func (r *runner) save(ctx context.Context) error {
+	if !r.dirty {
+		return nil
+	}
+	if err := r.m.Save(ctx, r.p.store); err != nil {
+		return err
+	}
+	r.dirty, r.lastSave = false, time.Now()
+	return nil
+}
+
+// maybeSave saves at most every saveEvery, so a crash loses little.
+func (r *runner) maybeSave(ctx context.Context) error {
+	if time.Since(r.lastSave) < r.p.tune.saveEvery {
+		return nil
+	}
+	return r.save(ctx)
+}
+
+// finish saves the manifest and returns the step's result.
+func (r *runner) finish(ctx context.Context, stepErr error) (State, error) {
+	r.dirty = true
+	sctx, cancel := saveCtx(ctx)
+	defer cancel()
+	if err := r.save(sctx); err != nil {
+		return State{}, errors.Join(stepErr, err)
+	}
+	if stepErr != nil {
+		return State{}, fmt.Errorf("run %s: %w", r.m.RunID, stepErr)
+	}
+	return stateOf(r.m, r.p.waitSeconds(r.m), false), nil
+}

@@ -1,0 +1,529 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/accessreport"
+	"github.com/orgaudit/orgaudit/internal/athena"
+	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/manifest"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+)
+
+// FindingsKey is the key of a run's findings document.
+func FindingsKey(runID string) string { return reportdoc.RunDir(runID) + "findings.json" }
+
+// maxCauseLen bounds the run error message kept from the state machine.
+const maxCauseLen = 2000
+
+// Store fetches every newly completed report (all pages), writes the
+// per-entity reports and Athena rows, and records them in the manifest.
+// When every report is stored it writes findings.json, report.html,
+// summary.json and, last, latest.json, and returns Done. With s.Error set
+// (the state machine's failure path) it records the run as FAILED: what
+// completed is stored, the rest is reported failed with the run's error.
+func (p *Pipeline) Store(ctx context.Context, s State) (State, error) {
+	m, err := manifest.Load(ctx, p.store, s.RunID)
+	if err != nil {
+		if s.Error != nil && manifest.IsNotFound(err) {
+			// The run failed before it had a manifest: nothing to record.
+			p.log.Warn("run failed before its manifest was written", "run_id", s.RunID, "error", s.Error.Error, "cause", s.Error.Cause)
+			s.Done = true
+			return s, nil
+		}
+		return State{}, fmt.Errorf("store run %s: %w", s.RunID, err)
+	}
+	log := p.log.With("run_id", m.RunID)
+	budget := p.budget(ctx)
+	r := p.newRunner(m, log)
+	opCtx, cancel := r.opContext(ctx, budget)
+	defer cancel()
+	if s.Error != nil {
+		st, err := p.recordFailure(ctx, opCtx, r, budget, s.Error)
+		st.Error = s.Error
+		return st, err
+	}
+	if err := r.storeReports(ctx, opCtx, budget); err != nil {
+		return r.finish(ctx, err)
+	}
+	if !m.Finished() {
+		return r.finish(ctx, nil)
+	}
+	return p.finalize(ctx, r)
+}
+
+// storeReports writes the report of every completed or failed entity
+// until the budget is spent. Athena rows go to part files of about
+// partRows rows; an entity becomes stored when the part holding its rows
+// is written and recorded, so a crash in between redoes the same work.
+func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) error {
+	m := r.m
+	part := athena.NewPart()
+	var pending []int
+	hasRows := map[int]bool{}
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if part.Rows() > 0 {
+			b, err := part.Bytes()
+			if err != nil {
+				return err
+			}
+			key := reportdoc.AccessPartKey(m.StartedAt.Time, m.RunID, m.NextPart)
+			if err := r.p.store.Put(ctx, key, b, athena.ContentType); err != nil {
+				return fmt.Errorf("write access part: %w", err)
+			}
+			r.log.Info("access part written", "key", key, "rows", part.Rows(), "reports", len(hasRows))
+			for i := range hasRows {
+				m.Entities[i].Part = m.NextPart
+			}
+			m.NextPart++
+		}
+		for _, i := range pending {
+			m.Entities[i].State = manifest.StateStored
+		}
+		r.dirty = true
+		pending, hasRows, part = nil, map[int]bool{}, athena.NewPart()
+		return r.save(ctx)
+	}
+	// stop ends the loop: the budget's end is not an error.
+	stop := func(err error) error {
+		if s, cerr := stopped(ctx, opCtx, err); s && cerr == nil {
+			return flush()
+		}
+		return errors.Join(err, flush())
+	}
+	for i := range m.Entities {
+		if !time.Now().Before(budget) {
+			break
+		}
+		e := &m.Entities[i]
+		if e.State == manifest.StateCompleted {
+			doc, err := r.fetch(ctx, opCtx, i)
+			if err != nil {
+				return stop(err)
+			}
+			if doc != nil {
+				if err := r.writeReport(opCtx, doc); err != nil {
+					return stop(err)
+				}
+				rows := athena.Rows(doc)
+				if err := part.Add(rows); err != nil {
+					return errors.Join(err, flush())
+				}
+				if len(rows) > 0 {
+					hasRows[i] = true
+				}
+				d := findings.DigestOf(doc, m.Settings.UnusedDays)
+				e.Digest, e.Accessible, e.NotAccessed, e.Unused = &d, doc.NumberOfServicesAccessible, doc.NumberOfServicesNotAccessed, d.Unused
+				pending = append(pending, i)
+				r.entityLog(i).Info("report stored", "services", len(doc.Services))
+			}
+		}
+		if e.State == manifest.StateFailed {
+			if err := r.writeReport(opCtx, failureReport(m, e)); err != nil {
+				return stop(err)
+			}
+			pending = append(pending, i)
+		}
+		if part.Rows() >= r.p.tune.partRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// fetch reads entity i's completed report. A nil report with a nil error
+// means the entity changed state instead (failed, or queued again).
+func (r *runner) fetch(ctx, opCtx context.Context, i int) (*reportdoc.EntityReport, error) {
+	e := &r.m.Entities[i]
+	rep, err := r.reports.Fetch(opCtx, e.JobID)
+	if err != nil {
+		if stop, cerr := stopped(ctx, opCtx, err); stop {
+			if cerr == nil {
+				cerr = fmt.Errorf("%w: %w", errBudget, err)
+			}
+			return nil, cerr
+		}
+		switch {
+		case accessreport.IsNoSuchEntity(err):
+			r.lostJob(i, err)
+		case backoff.IsTransient(err):
+			r.transient(i, "read report", err)
+		default:
+			r.fail(i, accessreport.ErrorOf(err))
+		}
+		return nil, nil
+	}
+	if rep.Status.Status != accessreport.StatusCompleted {
+		r.fail(i, &reportdoc.Error{Code: "UnexpectedJobStatus", Message: fmt.Sprintf("report job %s was COMPLETED and is now %s", e.JobID, rep.Status.Status)})
+		return nil, nil
+	}
+	e.Errors = 0
+	if t := reportdoc.NewTime(rep.CreatedAt); t != nil {
+		e.CreatedAt = t
+	}
+	if t := reportdoc.NewTime(rep.CompletedAt); t != nil {
+		e.CompletedAt = t
+	}
+	services := rep.Services
+	if services == nil {
+		services = []reportdoc.Service{}
+	}
+	return &reportdoc.EntityReport{
+		SchemaVersion:               reportdoc.SchemaVersion,
+		RunID:                       r.m.RunID,
+		OrganizationID:              r.m.OrganizationID,
+		Entity:                      e.DocEntity(),
+		PolicyID:                    optional(e.PolicyID),
+		Job:                         reportdoc.Job{ID: e.JobID, Status: reportdoc.StatusCompleted, CreatedAt: e.CreatedAt, CompletedAt: e.CompletedAt},
+		NumberOfServicesAccessible:  rep.Accessible,
+		NumberOfServicesNotAccessed: rep.NotAccessed,
+		Services:                    services,
+	}, nil
+}
+
+// errBudget stops a loop when the step's budget ran out mid-call; it is
+// not a failure.
+var errBudget = errors.New("step budget spent")
+
+// failureReport is the report file of an entity whose job failed or could
+// not run.
+func failureReport(m *manifest.Manifest, e *manifest.Entity) *reportdoc.EntityReport {
+	return &reportdoc.EntityReport{
+		SchemaVersion:  reportdoc.SchemaVersion,
+		RunID:          m.RunID,
+		OrganizationID: m.OrganizationID,
+		Entity:         e.DocEntity(),
+		PolicyID:       optional(e.PolicyID),
+		Job:            reportdoc.Job{ID: e.JobID, Status: reportdoc.StatusFailed, CreatedAt: e.CreatedAt, CompletedAt: e.CompletedAt, Error: e.Error},
+		Services:       []reportdoc.Service{},
+	}
+}
+
+func (r *runner) writeReport(ctx context.Context, doc *reportdoc.EntityReport) error {
+	b, err := marshalDoc(doc)
+	if err != nil {
+		return err
+	}
+	pol := ""
+	if doc.PolicyID != nil {
+		pol = *doc.PolicyID
+	}
+	if err := r.p.store.Put(ctx, reportdoc.ReportKey(r.m.RunID, doc.Entity.ID, pol), b, "application/json"); err != nil {
+		return fmt.Errorf("write report of %s: %w", doc.Entity.ID, err)
+	}
+	return nil
+}
+
+// marshalDoc encodes a stored document: indented for people, with a final
+// newline, and no HTML escaping (names are shown as given).
+func marshalDoc(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode document: %w", err)
+	}
+	return []byte(b.String()), nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// recordFailure is Store on the failure path: the run stopped with an
+// error. Reports that completed are stored if the budget allows; every
+// other entity fails with the run's error; then the documents are written
+// with status FAILED.
+func (p *Pipeline) recordFailure(ctx, opCtx context.Context, r *runner, budget time.Time, stepErr *StepError) (State, error) {
+	m := r.m
+	cause := stepErr.Cause
+	if len(cause) > maxCauseLen {
+		cause = cause[:maxCauseLen] + "…"
+	}
+	code := stepErr.Error
+	if code == "" {
+		code = "RunFailed"
+	}
+	m.RunError = &reportdoc.Error{Code: code, Message: cause}
+	r.log.Error("run failed; recording it", "error", code, "cause", cause)
+	half := time.Now().Add(time.Until(budget) / 2)
+	if err := r.storeReports(ctx, opCtx, half); err != nil && !errors.Is(err, errBudget) {
+		r.log.Warn("storing completed reports on the failure path failed", "error", err.Error())
+	}
+	var todo []int
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		switch e.State {
+		case manifest.StateQueued, manifest.StateRunning, manifest.StateCompleted:
+			e.State = manifest.StateFailed
+			e.Error = &reportdoc.Error{Code: code, Message: "the run failed before this report was stored: " + cause}
+			fallthrough
+		case manifest.StateFailed:
+			todo = append(todo, i)
+		}
+	}
+	r.dirty = true
+	if err := r.save(ctx); err != nil {
+		return State{}, err
+	}
+	// Failure reports in parallel: the failure path runs once, so it
+	// should finish within one step even for a large organization.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.tune.writers)
+	for _, i := range todo {
+		if !time.Now().Before(budget) {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			mu.Lock()
+			doc := failureReport(m, &m.Entities[i])
+			mu.Unlock()
+			if err := r.writeReport(opCtx, doc); err != nil {
+				r.entityLog(i).Warn("failure report not written", "error", err.Error())
+				return
+			}
+			mu.Lock()
+			m.Entities[i].State = manifest.StateStored
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return p.finalize(ctx, r)
+}
+
+// finalize writes the run's documents once every report is stored (or the
+// run failed): findings.json, report.html, summary.json, then latest.json.
+// Everything comes from the manifest, so running it again gives the same
+// bytes.
+func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
+	m := r.m
+	if m.FinishedAt == nil {
+		m.FinishedAt = reportdoc.NewTime(p.now())
+		r.dirty = true
+	}
+	if !m.PreviousResolved {
+		latest, err := p.readLatest(ctx)
+		if err != nil {
+			return r.finish(ctx, err)
+		}
+		if latest != nil && latest.RunID != m.RunID {
+			m.PreviousRunID = latest.RunID
+		}
+		m.PreviousResolved = true
+		r.dirty = true
+	}
+	if err := r.save(ctx); err != nil {
+		return State{}, err
+	}
+	summary := buildSummary(m)
+	var prev *findings.Previous
+	if m.PreviousRunID != "" {
+		pm, err := manifest.Load(ctx, p.store, m.PreviousRunID)
+		switch {
+		case err == nil:
+			prev = &findings.Previous{RunID: pm.RunID, Entries: pm.FindingsEntries()}
+		case manifest.IsNotFound(err):
+			r.log.Warn("previous run has no manifest; no changes section", "previous_run_id", m.PreviousRunID)
+		default:
+			return State{}, fmt.Errorf("finalize run %s: %w", m.RunID, err)
+		}
+	}
+	in := findings.Input{Summary: summary, UnusedDays: m.Settings.UnusedDays, Entries: m.FindingsEntries(), Previous: prev}
+	res, err := findings.Finalize(in)
+	if errors.Is(err, findings.ErrStaleDigest) {
+		// A new service catalog was deployed mid-run (or since the
+		// previous run): recompute this run's digests from its reports and
+		// compare with the previous run only if that still works.
+		if err = p.refreshDigests(ctx, r); err == nil {
+			in.Entries = m.FindingsEntries()
+			if res, err = findings.Finalize(in); errors.Is(err, findings.ErrStaleDigest) {
+				r.log.Warn("previous run's digests use another service catalog; no changes section")
+				in.Previous = nil
+				res, err = findings.Finalize(in)
+			}
+		}
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("finalize run %s: %w", m.RunID, err)
+	}
+	summary.Changes = res.Changes
+	sum, err := marshalDoc(summary)
+	if err != nil {
+		return State{}, err
+	}
+	writes := []struct {
+		key, contentType string
+		body             []byte
+	}{
+		{FindingsKey(m.RunID), "application/json", res.FindingsJSON},
+		{reportdoc.HTMLKey(m.RunID), "text/html; charset=utf-8", res.HTML},
+		{reportdoc.SummaryKey(m.RunID), "application/json", sum},
+	}
+	for _, w := range writes {
+		if err := p.store.Put(ctx, w.key, w.body, w.contentType); err != nil {
+			return State{}, fmt.Errorf("finalize run %s: %w", m.RunID, err)
+		}
+	}
+	if err := p.blankOrphanParts(ctx, m); err != nil {
+		return State{}, err
+	}
+	if summary.Status != reportdoc.RunFailed {
+		if err := p.writeLatest(ctx, m); err != nil {
+			return State{}, err
+		}
+	}
+	r.log.Info("run finished", "status", summary.Status, "succeeded", summary.Entities.Succeeded, "failed", summary.Entities.Failed, "summary", p.store.Location(reportdoc.SummaryKey(m.RunID)))
+	return stateOf(m, 0, true), nil
+}
+
+// buildSummary lists every entity of m once, in manifest order.
+func buildSummary(m *manifest.Manifest) *reportdoc.Summary {
+	s := &reportdoc.Summary{
+		SchemaVersion:  reportdoc.SchemaVersion,
+		RunID:          m.RunID,
+		OrganizationID: m.OrganizationID,
+		StartedAt:      m.StartedAt,
+		CompletedAt:    m.FinishedAt,
+		Reports:        make([]reportdoc.SummaryReport, 0, len(m.Entities)),
+		Errors:         []reportdoc.SummaryError{},
+	}
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		status := e.Status()
+		s.Reports = append(s.Reports, reportdoc.SummaryReport{
+			EntityID: e.ID, Path: e.Path, PolicyID: optional(e.PolicyID), Key: e.ReportKey(m.RunID), Status: status,
+			ServicesAccessible: e.Accessible, ServicesNotAccessed: e.NotAccessed, UnusedServices: e.Unused,
+		})
+		if status == reportdoc.StatusFailed {
+			s.Entities.Failed++
+			er := e.Error
+			if er == nil {
+				er = &reportdoc.Error{Code: "Unknown", Message: "no error was recorded"}
+			}
+			s.Errors = append(s.Errors, reportdoc.SummaryError{EntityID: e.ID, PolicyID: optional(e.PolicyID), Code: er.Code, Message: er.Message})
+		} else {
+			s.Entities.Succeeded++
+		}
+	}
+	s.Entities.Total = len(m.Entities)
+	switch {
+	case m.RunError != nil, s.Entities.Failed > 0 && s.Entities.Succeeded == 0:
+		s.Status = reportdoc.RunFailed
+	case s.Entities.Failed > 0:
+		s.Status = reportdoc.RunPartial
+	default:
+		s.Status = reportdoc.RunSucceeded
+	}
+	return s
+}
+
+// refreshDigests recomputes the digests of m's stored reports from the
+// report files.
+func (p *Pipeline) refreshDigests(ctx context.Context, r *runner) error {
+	m := r.m
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		if e.State != manifest.StateStored || e.Error != nil {
+			continue
+		}
+		b, err := p.store.Get(ctx, e.ReportKey(m.RunID))
+		if err != nil {
+			return fmt.Errorf("refresh digest of %s: %w", e.Label(), err)
+		}
+		var doc reportdoc.EntityReport
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("refresh digest of %s: %w", e.Label(), err)
+		}
+		d := findings.DigestOf(&doc, m.Settings.UnusedDays)
+		e.Digest, e.Unused = &d, d.Unused
+	}
+	r.dirty = true
+	return r.save(ctx)
+}
+
+// blankOrphanParts empties part files numbered at or above NextPart: a
+// step that crashed after writing a part and before recording it leaves
+// rows that the manifest does not own. Athena reads every file of the
+// folder, so they must not stay.
+func (p *Pipeline) blankOrphanParts(ctx context.Context, m *manifest.Manifest) error {
+	prefix := athena.PartPrefix(m.StartedAt.Time, m.RunID)
+	keys, err := p.store.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("finalize run %s: %w", m.RunID, err)
+	}
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, prefix)
+		num, ok := strings.CutPrefix(name, "part-")
+		num, ok2 := strings.CutSuffix(num, ".jsonl.gz")
+		n, err := strconv.Atoi(num)
+		if !ok || !ok2 || err != nil || n < m.NextPart {
+			continue
+		}
+		empty, err := athena.NewPart().Bytes()
+		if err != nil {
+			return err
+		}
+		if err := p.store.Put(ctx, k, empty, athena.ContentType); err != nil {
+			return fmt.Errorf("finalize run %s: blank orphan part: %w", m.RunID, err)
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) readLatest(ctx context.Context) (*reportdoc.Latest, error) {
+	b, err := p.store.Get(ctx, reportdoc.LatestKey)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read latest.json: %w", err)
+	}
+	var l reportdoc.Latest
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("read latest.json: %w", err)
+	}
+	return &l, nil
+}
+
+// writeLatest points latest.json at m unless it points at a run that
+// finished later.
+func (p *Pipeline) writeLatest(ctx context.Context, m *manifest.Manifest) error {
+	cur, err := p.readLatest(ctx)
+	if err != nil {
+		return err
+	}
+	if cur != nil && cur.RunID != m.RunID && cur.CompletedAt != nil && cur.CompletedAt.After(m.FinishedAt.Time) {
+		return nil
+	}
+	b, err := marshalDoc(reportdoc.Latest{RunID: m.RunID, SummaryKey: reportdoc.SummaryKey(m.RunID), CompletedAt: m.FinishedAt})
+	if err != nil {
+		return err
+	}
+	if err := p.store.Put(ctx, reportdoc.LatestKey, b, "application/json"); err != nil {
+		return fmt.Errorf("write latest.json: %w", err)
+	}
+	return nil
+}
