@@ -56,7 +56,7 @@ const (
 
 // Client wraps the IAM API with retries.
 type Client struct {
-	API    API
+	API API
 	// Backoff and Attempts govern retries of throttled and failed calls
 	// (defaults backoff.Default, 8).
 	Backoff  backoff.Policy
