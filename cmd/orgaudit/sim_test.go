@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -74,7 +75,33 @@ func TestSimCommandServesUntilInterrupted(t *testing.T) {
 		}
 	}
 
-	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	// The banner's exports are all a client needs: load the SDK's default
+	// configuration from exactly them, in an otherwise empty environment.
+	home := t.TempDir()
+	for _, kv := range []string{"HOME=" + home, "AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
+		"AWS_PROFILE=", "AWS_SESSION_TOKEN=", "AWS_ENDPOINT_URL_S3=", "AWS_ENDPOINT_URL_STS=", "AWS_EC2_METADATA_DISABLED=true"} {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	exports := 0
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+			exports++
+		}
+	}
+	if exports < 5 {
+		t.Fatalf("Got(exported variables in the banner) = %d; want at least 5", exports)
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatalf("LoadDefaultConfig() = %v", err)
+	}
 	roots, err := organizations.NewFromConfig(cfg).ListRoots(ctx, &organizations.ListRootsInput{})
 	if err != nil || len(roots.Roots) != 1 {
 		t.Errorf("ListRoots() = %v, %v; want one root", roots, err)
