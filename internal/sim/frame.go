@@ -34,7 +34,8 @@ const (
 type failure int
 
 const (
-	failMissingAuth failure = iota
+	failNone failure = iota - 1 // authenticated
+	failMissingAuth
 	failIncompleteSig
 	failUnknownKey
 	failInvalidToken
@@ -186,7 +187,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	}
 	caller, f, msg := s.authenticate(r, sig, x)
 	x.op = s.opName(r, x)
-	if f >= 0 {
+	if f != failNone {
 		s.fail(w, r, x.svc, f, msg)
 		return
 	}
@@ -279,8 +280,8 @@ const errTooLarge = frameError("request body too large")
 
 var hexHashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// authenticate verifies r's SigV4 signature. It returns the caller, or a
-// failure (>= 0) and its message.
+// authenticate verifies r's SigV4 signature. It returns the caller and
+// failNone, or the failure and its message.
 func (s *Simulator) authenticate(r *http.Request, sig sigInput, x *exchange) (wire.Caller, failure, string) {
 	p, ok := s.creds.lookup(sig.accessKey)
 	if !ok {
@@ -342,7 +343,7 @@ func (s *Simulator) authenticate(r *http.Request, sig sigInput, x *exchange) (wi
 	if !p.expires.IsZero() && !s.now().Before(p.expires) {
 		return wire.Caller{}, failExpiredToken, ""
 	}
-	return p.caller, -1, ""
+	return p.caller, failNone, ""
 }
 
 // injectFault draws whether this request fails with an injected 5xx.

@@ -75,22 +75,7 @@ func (s *Simulator) serveOrganizations(w http.ResponseWriter, r *http.Request, x
 			return
 		}
 	}
-	handlers := map[string]func(orgInput, string) (any, *orgError){
-		"DescribeOrganization":             s.describeOrganization,
-		"ListRoots":                        s.listRoots,
-		"ListOrganizationalUnitsForParent": s.listOUsForParent,
-		"ListAccountsForParent":            s.listAccountsForParent,
-		"ListAccounts":                     s.listAccounts,
-		"ListChildren":                     s.listChildren,
-		"ListParents":                      s.listParents,
-		"DescribeOrganizationalUnit":       s.describeOU,
-		"DescribeAccount":                  s.describeAccount,
-		"ListPolicies":                     s.listPolicies,
-		"ListPoliciesForTarget":            s.listPoliciesForTarget,
-		"ListTargetsForPolicy":             s.listTargetsForPolicy,
-		"DescribePolicy":                   s.describePolicy,
-	}
-	h, ok := handlers[op]
+	h, ok := s.orgOps[op]
 	if !ok {
 		wire.WriteJSONError(w, r, http.StatusBadRequest, "UnknownOperationException", "The simulator does not implement the Organizations operation "+op+".")
 		return
@@ -114,6 +99,28 @@ func (s *Simulator) serveOrganizations(w http.ResponseWriter, r *http.Request, x
 		return
 	}
 	wire.WriteJSON(w, r, http.StatusOK, out)
+}
+
+// orgOp answers one Organizations operation: its output document or an
+// error.
+type orgOp func(in orgInput, op string) (any, *orgError)
+
+func (s *Simulator) organizationsOps() map[string]orgOp {
+	return map[string]orgOp{
+		"DescribeOrganization":             s.describeOrganization,
+		"ListRoots":                        s.listRoots,
+		"ListOrganizationalUnitsForParent": s.listOUsForParent,
+		"ListAccountsForParent":            s.listAccountsForParent,
+		"ListAccounts":                     s.listAccounts,
+		"ListChildren":                     s.listChildren,
+		"ListParents":                      s.listParents,
+		"DescribeOrganizationalUnit":       s.describeOU,
+		"DescribeAccount":                  s.describeAccount,
+		"ListPolicies":                     s.listPolicies,
+		"ListPoliciesForTarget":            s.listPoliciesForTarget,
+		"ListTargetsForPolicy":             s.listTargetsForPolicy,
+		"DescribePolicy":                   s.describePolicy,
+	}
 }
 
 // Shapes of the Organizations API.

@@ -73,6 +73,7 @@ type Credential struct {
 type Simulator struct {
 	org      *orgmodel.Org
 	accounts map[string]int // account id -> index in org.Accounts
+	orgOps   map[string]orgOp
 	iam      *iamreports.Service
 	s3       http.Handler
 	s3mem    *s3mem.Backend
@@ -127,6 +128,7 @@ func New(opts Options) (*Simulator, error) {
 	for i, a := range opts.Org.Accounts {
 		s.accounts[a.ID] = i
 	}
+	s.orgOps = s.organizationsOps()
 	if opts.IAMTPS > 0 {
 		s.buckets[svcIAM] = newTokenBucket(opts.IAMTPS)
 	}
