@@ -7,6 +7,16 @@ import (
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
+// Compare computes the changes between the previous run and the current
+// entries, as Finalize does; unusedDays 0 means DefaultUnusedDays. Only
+// entity reports that succeeded in both runs are compared.
+func Compare(current []Entry, prev *Previous, unusedDays int) (*reportdoc.Changes, error) {
+	if unusedDays <= 0 {
+		unusedDays = DefaultUnusedDays
+	}
+	return compare(sortedEntries(current), prev, unusedDays)
+}
+
 // compare computes the changes between prev and the current entries (sorted
 // by path). Only entity reports that succeeded in both runs are compared.
 // The current threshold applies to both runs, each measured from its own

@@ -21,7 +21,7 @@ func report(t testing.TB, id string, ages map[string]int) *reportdoc.EntityRepor
 		Job:    reportdoc.Job{ID: "job-" + id, Status: reportdoc.StatusCompleted, CreatedAt: reportdoc.NewTime(asOf.Add(-5 * time.Second)), CompletedAt: reportdoc.NewTime(asOf)},
 	}
 	for ns, days := range ages {
-		s := reportdoc.Service{Namespace: ns, Name: serviceName(ns)}
+		s := reportdoc.Service{Namespace: ns, Name: ServiceName(ns)}
 		if days >= 0 {
 			s.LastAuthenticated = reportdoc.NewTime(asOf.Add(-time.Duration(days) * 24 * time.Hour))
 		}

@@ -266,8 +266,9 @@ func sortedEntries(in []Entry) []Entry {
 	return out
 }
 
-// serviceName is the display name of a namespace.
-func serviceName(ns string) string {
+// ServiceName is the display name of a namespace: the catalog name, or the
+// namespace itself when the catalog does not know it.
+func ServiceName(ns string) string {
 	if s, ok := catalog.Lookup(ns); ok {
 		return s.Name
 	}

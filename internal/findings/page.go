@@ -44,7 +44,7 @@ func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Chan
 	sort.Strings(names)
 	for i, ns := range names {
 		p.col[ns] = i
-		p.rep.Services = append(p.rep.Services, htmlreport.Service{Namespace: ns, Name: serviceName(ns)})
+		p.rep.Services = append(p.rep.Services, htmlreport.Service{Namespace: ns, Name: ServiceName(ns)})
 	}
 	p.row = make([]byte, len(names))
 	p.rep.RunID = s.RunID

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+)
+
+func init() {
+	register(command{name: "report", summary: "re-render a stored run's report.html from its JSON documents", run: reportCommand})
+}
+
+// storeFlags select where stored runs are read from: a local directory
+// (--out, as `orgaudit run` writes it) or S3 (--bucket). Shared by report,
+// diff and scp.
+type storeFlags struct {
+	out, bucket, prefix string
+	profile, region     string
+	unusedDays          int
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet, env config.Config) {
+	fs.StringVar(&s.out, "out", "orgaudit-out", "local directory holding the runs, when --bucket is not set")
+	fs.StringVar(&s.bucket, "bucket", env.Bucket, "S3 bucket holding the runs instead of --out (ORGAUDIT_BUCKET)")
+	fs.StringVar(&s.prefix, "prefix", env.Prefix, "key prefix inside --out or --bucket (ORGAUDIT_PREFIX)")
+	fs.StringVar(&s.profile, "profile", os.Getenv("AWS_PROFILE"), "AWS shared-config profile for --bucket (AWS_PROFILE)")
+	fs.StringVar(&s.region, "region", "", "AWS region of --bucket (default: from the profile, else us-east-1)")
+	fs.IntVar(&s.unusedDays, "unused-days", 0, "a service not accessed for this many days is unused (default: the run's own threshold, else ORGAUDIT_UNUSED_DAYS)")
+}
+
+func (s *storeFlags) open(ctx context.Context) (objstore.Store, error) {
+	if s.bucket == "" {
+		return objstore.NewDir(s.out, s.prefix), nil
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if s.profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(s.profile))
+	}
+	if s.region != "" {
+		opts = append(opts, awsconfig.WithRegion(s.region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = config.GlobalRegion
+	}
+	return objstore.NewS3(s3.NewFromConfig(cfg), s.bucket, s.prefix), nil
+}
+
+// newFlagSet returns a flag set whose --help prints usage, then the flags.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs parses flags placed before or after the positional arguments,
+// and checks their number. It returns the exit code to stop with, or -1.
+func parseArgs(fs *flag.FlagSet, args []string, want int, stderr io.Writer) ([]string, int) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK
+			}
+			return nil, exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != want {
+		fmt.Fprintf(stderr, "%s: want %d argument(s), got %d (see --help)\n", fs.Name(), want, len(pos))
+		return nil, exitUsage
+	}
+	return pos, -1
+}
+
+// storedRun is a run read back from storage.
+type storedRun struct {
+	summary    *reportdoc.Summary
+	entries    []findings.Entry
+	unusedDays int
+}
+
+// loadRun reads a run's summary and every entity report it lists, and
+// digests them. It depends only on the documents of DESIGN.md (summary,
+// per-entity reports), not on the pipeline's manifest. days 0 takes the
+// threshold the run was finalized with (findings.json), else def.
+func loadRun(ctx context.Context, store objstore.Store, runID string, days, def int) (*storedRun, error) {
+	if runID == "" || strings.ContainsAny(runID, "/\\") || runID == "." || runID == ".." {
+		return nil, fmt.Errorf("invalid run id %q", runID)
+	}
+	var sum reportdoc.Summary
+	if err := getJSON(ctx, store, reportdoc.SummaryKey(runID), &sum); err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil, fmt.Errorf("no run %q: %s does not exist (check --out, --bucket and --prefix)", runID, store.Location(reportdoc.SummaryKey(runID)))
+		}
+		return nil, err
+	}
+	if days <= 0 {
+		var doc struct {
+			UnusedDays int `json:"unusedDays"`
+		}
+		if err := getJSON(ctx, store, reportdoc.RunDir(runID)+"findings.json", &doc); err == nil && doc.UnusedDays > 0 {
+			days = doc.UnusedDays
+		} else {
+			days = def
+		}
+	}
+	errs := map[string]*reportdoc.Error{}
+	for _, e := range sum.Errors {
+		errs[e.EntityID+"\x00"+deref(e.PolicyID)] = &reportdoc.Error{Code: e.Code, Message: e.Message}
+	}
+	run := &storedRun{summary: &sum, unusedDays: days}
+	for _, line := range sum.Reports {
+		e := findings.Entry{
+			Entity:   reportdoc.Entity{ID: line.EntityID, Type: entityType(line.EntityID), Path: line.Path},
+			PolicyID: deref(line.PolicyID),
+			Status:   line.Status,
+		}
+		if line.Status != reportdoc.StatusCompleted {
+			e.Error = errs[line.EntityID+"\x00"+e.PolicyID]
+			run.entries = append(run.entries, e)
+			continue
+		}
+		key := line.Key
+		if key == "" {
+			key = reportdoc.ReportKey(runID, line.EntityID, e.PolicyID)
+		}
+		var r reportdoc.EntityReport
+		if err := getJSON(ctx, store, key, &r); err != nil {
+			return nil, fmt.Errorf("run %s: report of %s: %w", runID, line.Path, err)
+		}
+		d := findings.DigestOf(&r, days)
+		e.Entity, e.Digest = r.Entity, &d
+		run.entries = append(run.entries, e)
+	}
+	return run, nil
+}
+
+func getJSON(ctx context.Context, store objstore.Store, key string, v any) error {
+	b, err := store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("read %s: %w", store.Location(key), err)
+	}
+	return nil
+}
+
+// latestRunID reads latest.json.
+func latestRunID(ctx context.Context, store objstore.Store) (string, error) {
+	var l reportdoc.Latest
+	if err := getJSON(ctx, store, reportdoc.LatestKey, &l); err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return "", fmt.Errorf("no finished run yet: %s does not exist (pass --run, or check --out, --bucket and --prefix)", store.Location(reportdoc.LatestKey))
+		}
+		return "", err
+	}
+	return l.RunID, nil
+}
+
+// entityType infers an entity's type from its id, for failed reports whose
+// summary line carries no type.
+func entityType(id string) string {
+	switch {
+	case strings.HasPrefix(id, "r-"):
+		return reportdoc.TypeRoot
+	case strings.HasPrefix(id, "ou-"):
+		return reportdoc.TypeOU
+	}
+	return reportdoc.TypeAccount
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// envConfig reads the storage settings of the environment. Unlike the
+// functions, these commands need no bucket: without one they read --out.
+func envConfig(stderr io.Writer, name string) (config.Config, bool) {
+	c := config.Default()
+	c.Bucket = strings.TrimSpace(os.Getenv(config.EnvBucket))
+	if v, ok := os.LookupEnv(config.EnvPrefix); ok {
+		c.Prefix = strings.TrimSpace(v)
+	}
+	if v := strings.TrimSpace(os.Getenv(config.EnvUnusedDays)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < config.MinUnusedDays || n > config.MaxUnusedDays {
+			fmt.Fprintf(stderr, "%s: %s: %q is not a number of days in %d..%d\n", name, config.EnvUnusedDays, v, config.MinUnusedDays, config.MaxUnusedDays)
+			return c, false
+		}
+		c.UnusedDays = n
+	}
+	return c, true
+}
+
+const reportUsage = `Usage: orgaudit report [flags] RUN_ID
+
+Re-renders runs/RUN_ID/report.html from the run's stored JSON (summary.json and
+the per-entity reports), for example after an upgrade of orgaudit or to apply
+another --unused-days. The changes section compares with the run the summary
+names as previous (or --previous). Writes the page back to the store, or to
+--html FILE.
+`
+
+func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env, ok := envConfig(stderr, "orgaudit report")
+	if !ok {
+		return exitUsage
+	}
+	var st storeFlags
+	var previous, htmlPath string
+	fs := newFlagSet("orgaudit report", reportUsage, stderr)
+	st.register(fs, env)
+	fs.StringVar(&previous, "previous", "", "run to compare with (default: the summary's changes.previousRunId)")
+	fs.StringVar(&htmlPath, "html", "", "write the page to this file instead of the store (- for stdout)")
+	pos, code := parseArgs(fs, args, 1, stderr)
+	if code >= 0 {
+		return code
+	}
+	store, err := st.open(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit report:", err)
+		return exitFailure
+	}
+	cur, err := loadRun(ctx, store, pos[0], st.unusedDays, env.UnusedDays)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit report:", err)
+		return exitFailure
+	}
+	in := findings.Input{Summary: cur.summary, UnusedDays: cur.unusedDays, Entries: cur.entries}
+	if previous == "" && cur.summary.Changes != nil {
+		previous = cur.summary.Changes.PreviousRunID
+	}
+	if previous != "" {
+		prev, err := loadRun(ctx, store, previous, cur.unusedDays, cur.unusedDays)
+		if err != nil {
+			fmt.Fprintln(stderr, "orgaudit report: previous run:", err)
+			return exitFailure
+		}
+		in.Previous = &findings.Previous{RunID: previous, Entries: prev.entries}
+	}
+	sum := *cur.summary
+	sum.Changes = nil // Finalize recomputes it
+	in.Summary = &sum
+	res, err := findings.Finalize(in)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit report:", err)
+		return exitFailure
+	}
+	switch htmlPath {
+	case "":
+		key := reportdoc.HTMLKey(pos[0])
+		if err := store.Put(ctx, key, res.HTML, "text/html; charset=utf-8"); err != nil {
+			fmt.Fprintln(stderr, "orgaudit report:", err)
+			return exitFailure
+		}
+		fmt.Fprintln(stdout, store.Location(key))
+	case "-":
+		if _, err := stdout.Write(res.HTML); err != nil {
+			return exitFailure
+		}
+	default:
+		if err := os.WriteFile(htmlPath, res.HTML, 0o644); err != nil {
+			fmt.Fprintln(stderr, "orgaudit report:", err)
+			return exitFailure
+		}
+		fmt.Fprintln(stdout, htmlPath)
+	}
+	return exitOK
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+func Example_scp() {
+	// The latest run (latest.json), Production by id.
+	dispatch(context.Background(), []string{"scp", "--out", "testdata", "--prefix", "", "--unused-days", "90",
+		"ou-ex12-prod0001"}, os.Stdout, os.Stderr)
+	// Output:
+	// Production (ou-ex12-prod0001, ORGANIZATIONAL_UNIT)
+	// o-exampleorg1/r-ex12/ou-ex12-prod0001
+	// Run 20261125T030000Z, report as of 2026-11-25T03:00:54Z
+	//
+	// 4 of 12 listed services not accessed for 90 days (2 never accessed):
+	//   NAMESPACE  SERVICE                             LAST ACCESS
+	//   dynamodb   Amazon DynamoDB                     never
+	//   glue       AWS Glue                            never
+	//   lambda     AWS Lambda                          91 days ago
+	//   rds        Amazon Relational Database Service  201 days ago
+	//
+	// Suggested SCP: 1 document(s), each at most 5120 characters; attach all of them.
+	// --- policy 1 of 1 (150 characters) ---
+	// {"Version":"2012-10-17","Statement":[{"Sid":"DenyUnusedServices","Effect":"Deny","Action":["dynamodb:*","glue:*","lambda:*","rds:*"],"Resource":"*"}]}
+	//
+	// Caveats:
+	//   - Access data covers about the last 400 days, and only Regions where IAM tracks service last accessed data; activity elsewhere is not counted.
+	//   - Access attempts include denied requests: a service listed as accessed may only have been tried.
+	//   - Root and OU reports exclude the management account: a service unused at the OU level may still be needed by the management account (which SCPs do not restrict).
+	//   - Reports cover SCP-allowed services only; a service missing from a report is already denied by an SCP.
+}
+
+func Example_scpKeep() {
+	// The first run, Sandbox by entity path, keeping Glue and Lambda:
+	// IAM and KMS are on the default never-deny list.
+	dispatch(context.Background(), []string{"scp", "--out", "testdata", "--prefix", "", "--unused-days", "90",
+		"--run", "20261124T030000Z", "--keep", "glue,lambda", "--json", "o-exampleorg1/r-ex12/ou-ex12-sand0001"}, os.Stdout, os.Stderr)
+	// Output:
+	// {
+	//   "runId": "20261124T030000Z",
+	//   "entity": {
+	//     "id": "ou-ex12-sand0001",
+	//     "type": "ORGANIZATIONAL_UNIT",
+	//     "name": "Sandbox",
+	//     "path": "o-exampleorg1/r-ex12/ou-ex12-sand0001"
+	//   },
+	//   "asOf": "2026-11-24T03:01:14Z",
+	//   "unusedDays": 90,
+	//   "unused": [
+	//     "athena",
+	//     "cloudtrail",
+	//     "dynamodb",
+	//     "ec2",
+	//     "iam",
+	//     "kms",
+	//     "lambda",
+	//     "sagemaker"
+	//   ],
+	//   "lastAccessed": [],
+	//   "kept": [
+	//     "cloudtrail",
+	//     "iam",
+	//     "kms",
+	//     "lambda"
+	//   ],
+	//   "policies": [
+	//     "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"DenyUnusedServices\",\"Effect\":\"Deny\",\"Action\":[\"athena:*\",\"dynamodb:*\",\"ec2:*\",\"sagemaker:*\"],\"Resource\":\"*\"}]}"
+	//   ],
+	//   "caveats": [
+	//     "Access data covers about the last 400 days, and only Regions where IAM tracks service last accessed data; activity elsewhere is not counted.",
+	//     "Access attempts include denied requests: a service listed as accessed may only have been tried.",
+	//     "Root and OU reports exclude the management account: a service unused at the OU level may still be needed by the management account (which SCPs do not restrict).",
+	//     "Reports cover SCP-allowed services only; a service missing from a report is already denied by an SCP."
+	//   ]
+	// }
+}
+
+func TestSCPExitCodes(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    int
+		wantErr string
+	}{
+		{"help", []string{"scp", "--help"}, exitOK, "Usage: orgaudit scp"},
+		{"no entity", []string{"scp", "--out", "testdata", "--prefix", ""}, exitUsage, "want 1 argument"},
+		{"unknown entity", []string{"scp", "--out", "testdata", "--prefix", "", "ou-ex12-none0001"}, exitFailure, "has no report for entity"},
+		{"failed report", []string{"scp", "--out", "testdata", "--prefix", "", "ou-ex12-data0001"}, exitFailure, "IAM could not generate the report"},
+		{"no latest run", []string{"scp", "--out", t.TempDir(), "--prefix", "", "ou-ex12-prod0001"}, exitFailure, "no finished run yet"},
+		{"root by path", []string{"scp", "--out", "testdata", "--prefix", "", "--json", "o-exampleorg1/r-ex12/"}, exitOK, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if got := dispatch(context.Background(), tc.args, &out, &errb); got != tc.want {
+				t.Errorf("Got(exit of %q) = %d; want %d\nstderr: %s", tc.args, got, tc.want, errb.String())
+			}
+			if !strings.Contains(errb.String(), tc.wantErr) {
+				t.Errorf("Got(stderr) = %q; want it to contain %q", errb.String(), tc.wantErr)
+			}
+			if tc.name == "root by path" {
+				var r scpResult
+				if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Entity.ID != "r-ex12" || len(r.Policies) != 1 {
+					t.Errorf("Got(root suggestion) = %s (%v); want r-ex12 with one policy", out.String(), err)
+				}
+			}
+		})
+	}
+}
