@@ -156,7 +156,9 @@ func (g *generator) ous() {
 	root := g.o.Root.ID
 	// The foundation OUs first, then a chain under Workloads down to the
 	// deepest level asked for, then the rest anywhere not too deep.
-	top := min(n, len(foundationOUs))
+	// Keep enough OUs back for the chain, so the deepest level asked for
+	// exists whenever there are at least as many OUs as levels.
+	top := min(len(foundationOUs), max(1, n-(depth-1)), n)
 	workloads := -1
 	for i := 0; i < top; i++ {
 		idx := g.addOU(root, foundationOUs[i], 1)

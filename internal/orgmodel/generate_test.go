@@ -78,6 +78,8 @@ func TestGenerateQuotas(t *testing.T) {
 		{OUs: 0, Accounts: 1, Depth: 1, Seed: 1},
 		{OUs: 0, Accounts: 30, Depth: 3, Seed: 2},
 		{OUs: 3, Accounts: 10, Depth: 5, Seed: 3},
+		{OUs: 5, Accounts: 10, Depth: 5, Seed: 3},
+		{OUs: 9, Accounts: 10, Depth: 3, Seed: 3},
 		{OUs: 12, Accounts: 50, Depth: 5, Seed: 4, Policies: -1},
 		{OUs: 60, Accounts: 400, Depth: 2, Seed: 5, Policies: 12},
 		{OUs: 1000, Accounts: 10000, Depth: 5, Seed: 6},
@@ -99,7 +101,7 @@ func TestGenerateQuotas(t *testing.T) {
 				t.Errorf("Got(%+v) OU %q %q; want ou-<root>-<8> and a name", opts, ou.ID, ou.Name)
 			}
 		}
-		if maxDepth > opts.Depth || (opts.OUs >= 12 && maxDepth != opts.Depth) {
+		if maxDepth > opts.Depth || (opts.OUs >= opts.Depth && maxDepth != opts.Depth) {
 			t.Errorf("Got(%+v) deepest OU level = %d; want %d", opts, maxDepth, opts.Depth)
 		}
 		names := map[string]bool{}

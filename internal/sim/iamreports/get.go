@@ -1,6 +1,7 @@
 package iamreports
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -73,7 +74,103 @@ type errorDetails struct {
 }
 
 func writeResult(w http.ResponseWriter, r *http.Request, action string, result any) {
+	if g, ok := result.(getResult); ok {
+		// Pages are the hot path: write their XML directly rather than by
+		// reflection.
+		result = rawResult{Inner: g.appendXML(make([]byte, 0, 256+300*g.items()))}
+	}
 	wire.WriteQueryResult(w, r, wire.IAMNamespace, action, result)
+}
+
+// rawResult carries already-encoded children of the Result element.
+type rawResult struct {
+	XMLName xml.Name `xml:"Result"`
+	Inner   []byte   `xml:",innerxml"`
+}
+
+func (g *getResult) items() int {
+	if g.AccessDetails == nil {
+		return 0
+	}
+	return len(g.AccessDetails.Members)
+}
+
+// appendXML encodes g as encoding/xml would with the struct tags above.
+func (g *getResult) appendXML(b []byte) []byte {
+	b = appendElem(b, "JobStatus", g.JobStatus)
+	b = appendElem(b, "JobCreationDate", g.JobCreationDate)
+	if g.JobCompletionDate != "" {
+		b = appendElem(b, "JobCompletionDate", g.JobCompletionDate)
+	}
+	if g.NumberOfServicesAccessible != nil {
+		b = appendInt(b, "NumberOfServicesAccessible", *g.NumberOfServicesAccessible)
+	}
+	if g.NumberOfServicesNotAccessed != nil {
+		b = appendInt(b, "NumberOfServicesNotAccessed", *g.NumberOfServicesNotAccessed)
+	}
+	if g.AccessDetails != nil {
+		b = append(b, "<AccessDetails>"...)
+		for _, d := range g.AccessDetails.Members {
+			b = append(b, "<member>"...)
+			b = appendElem(b, "ServiceName", d.ServiceName)
+			b = appendElem(b, "ServiceNamespace", d.ServiceNamespace)
+			if d.Region != "" {
+				b = appendElem(b, "Region", d.Region)
+			}
+			if d.EntityPath != "" {
+				b = appendElem(b, "EntityPath", d.EntityPath)
+			}
+			if d.LastAuthenticatedTime != "" {
+				b = appendElem(b, "LastAuthenticatedTime", d.LastAuthenticatedTime)
+			}
+			b = appendInt(b, "TotalAuthenticatedEntities", d.TotalAuthenticatedEntities)
+			b = append(b, "</member>"...)
+		}
+		b = append(b, "</AccessDetails>"...)
+	}
+	b = append(b, "<IsTruncated>"...)
+	b = strconv.AppendBool(b, g.IsTruncated)
+	b = append(b, "</IsTruncated>"...)
+	if g.Marker != "" {
+		b = appendElem(b, "Marker", g.Marker)
+	}
+	if g.ErrorDetails != nil {
+		b = append(b, "<ErrorDetails>"...)
+		b = appendElem(b, "Message", g.ErrorDetails.Message)
+		b = appendElem(b, "Code", g.ErrorDetails.Code)
+		b = append(b, "</ErrorDetails>"...)
+	}
+	return b
+}
+
+func appendElem(b []byte, name, text string) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = appendEscaped(b, text)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+func appendInt(b []byte, name string, v int) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = strconv.AppendInt(b, int64(v), 10)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+// appendEscaped escapes text as xml.EscapeText does.
+func appendEscaped(b []byte, text string) []byte {
+	if !strings.ContainsAny(text, "<>&'\"\r\n\t") {
+		return append(b, text...)
+	}
+	var buf bytes.Buffer
+	xml.EscapeText(&buf, []byte(text))
+	return append(b, buf.Bytes()...)
 }
 
 // IAM's date-time form.

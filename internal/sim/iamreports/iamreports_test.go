@@ -37,7 +37,7 @@ const (
 )
 
 // Callers by access key id, standing in for the simulator's SigV4 check.
-var callers = map[string]wire.Caller{
+var testCallers = map[string]wire.Caller{
 	"admin":   {AccessKeyID: "admin", Account: "111111111111", ARN: "arn:aws:iam::111111111111:user/admin", UserID: "AIDAADMIN"},
 	"auditor": {AccessKeyID: "auditor", Account: "111111111111", ARN: "arn:aws:sts::111111111111:assumed-role/orgaudit/other", UserID: "AROAAUDIT:other"},
 	"member":  {AccessKeyID: "member", Account: "444444444444", ARN: "arn:aws:iam::444444444444:user/dev", UserID: "AIDAMEMBER"},
@@ -47,7 +47,16 @@ var credentialRE = regexp.MustCompile(`Credential=([^/]+)/`)
 
 // withCaller puts the caller named by the request's access key in the
 // context, as the simulator's frame does after checking the signature.
-func withCaller(h http.Handler) http.Handler {
+// The management account's callers move to mgmtAccount.
+func withCaller(h http.Handler, mgmtAccount string) http.Handler {
+	callers := map[string]wire.Caller{}
+	for k, c := range testCallers {
+		if c.Account == "111111111111" {
+			c.ARN = strings.Replace(c.ARN, c.Account, mgmtAccount, 1)
+			c.Account = mgmtAccount
+		}
+		callers[k] = c
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization"))
 		if m == nil {
@@ -104,7 +113,7 @@ func newEnv(t testing.TB, org *orgmodel.Org, opts iamreports.Options) *env {
 		opts.TimeScale = 0.01
 	}
 	svc := iamreports.New(org, opts)
-	srv := httptest.NewServer(withCaller(svc))
+	srv := httptest.NewServer(withCaller(svc, org.ManagementAccountID))
 	t.Cleanup(srv.Close)
 	return &env{org: org, svc: svc, clock: c, url: srv.URL}
 }
