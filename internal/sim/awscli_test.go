@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,6 +222,28 @@ func TestAWSCLIS3(t *testing.T) {
 	decodeJSON(t, cli.run(nil, "s3api", "list-objects-v2", "--bucket", "audit", "--prefix", "runs/"), &list)
 	if len(list.Contents) != 2 || list.Contents[0].Key != "runs/r1/report copy.json" || list.Contents[1].Size != 19 {
 		t.Errorf("Got(list-objects-v2) = %+v; want the 2 uploaded objects", list)
+	}
+	// A URL presigned by the CLI is honoured without credentials.
+	url := strings.TrimSpace(cli.run(nil, "s3", "presign", "s3://audit/runs/r1/summary.json", "--expires-in", "60"))
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s = %v", url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != `{"schemaVersion":1}` {
+		t.Errorf("Got(GET presigned URL) = %d %q; want 200 and the document", resp.StatusCode, b)
+	}
+	for _, tampered := range []string{strings.Replace(url, "Signature=", "Signature=A", 1), strings.Replace(url, "summary.json", "other.json", 1)} {
+		resp, err := http.Get(tampered)
+		if err != nil {
+			t.Fatalf("GET %s = %v", tampered, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !strings.Contains(string(b), "<Code>SignatureDoesNotMatch</Code>") {
+			t.Errorf("Got(GET tampered presigned URL %s) = %d %s; want 403 SignatureDoesNotMatch", tampered, resp.StatusCode, b)
+		}
 	}
 }
 

@@ -175,17 +175,19 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		s.fail(w, r, svcIAM, failUnknownService, "The simulator does not serve the service "+x.svc+" named in the credential scope.")
 		return
 	}
-	if !signed {
-		x.op = s.opName(r, x)
-		s.fail(w, r, x.svc, failMissingAuth, "")
-		return
+	var caller wire.Caller
+	var f failure
+	var msg string
+	switch {
+	case !signed && x.svc == svcS3 && hasSigV2Query(r):
+		caller, f, msg = s.authenticateV2(r)
+	case !signed:
+		f = failMissingAuth
+	case malformed != "":
+		f, msg = failIncompleteSig, malformed
+	default:
+		caller, f, msg = s.authenticate(r, sig, x)
 	}
-	if malformed != "" {
-		x.op = s.opName(r, x)
-		s.fail(w, r, x.svc, failIncompleteSig, malformed)
-		return
-	}
-	caller, f, msg := s.authenticate(r, sig, x)
 	x.op = s.opName(r, x)
 	if f != failNone {
 		s.fail(w, r, x.svc, f, msg)
