@@ -198,7 +198,7 @@ func (s *Service) get(caller wire.Caller, form url.Values) (any, error) {
 		n, err := strconv.Atoi(v)
 		switch {
 		case err != nil:
-			return nil, &apiError{http.StatusBadRequest, "MalformedInput", fmt.Sprintf("Invalid value for parameter MaxItems, value: %s, type: class java.lang.Integer", v)}
+			return nil, validationError(fmt.Sprintf("Value '%s' at 'maxItems' failed to satisfy constraint: Member must be an integer", v))
 		case n < 1:
 			return nil, validationError(fmt.Sprintf("Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1", n))
 		case n > maxMaxItems:

@@ -3,6 +3,24 @@
 // over the IAM Query protocol, with asynchronous jobs, the per-account job
 // limit, reuse of a recent identical job, job ownership, short pages and
 // injected job failures. The report content comes from orgmodel.
+//
+// Answers, where IAM's documentation leaves room:
+//   - Only principals of the management account may generate reports;
+//     others get AccessDenied (403).
+//   - A malformed entity path or policy id is InvalidInput (400); one that
+//     names nothing is NoSuchEntity (404); constraint violations of the
+//     API shapes (missing EntityPath or JobId, a JobId not 36 long,
+//     MaxItems outside 1..1000, an unknown SortKey) are ValidationError
+//     (400); too many running jobs for the caller's account is
+//     ReportGenerationLimitExceeded (409). An altered marker, or one from
+//     another job or sort key, is InvalidInput.
+//   - An identical request (caller account, path, policy id) within 60 s of
+//     a job's creation returns that job's id, running or not, even to
+//     another principal of the account, who still cannot read it: a job is
+//     readable only by the ARN that created it (NoSuchEntity otherwise).
+//   - FAILED jobs carry ErrorDetails with code ServiceFailure.
+//   - Sorting by last-authenticated time treats never-accessed services as
+//     the oldest: first ascending, last descending; ties in namespace order.
 package iamreports
 
 import (

@@ -620,6 +620,7 @@ func TestRawQuery(t *testing.T) {
 		{url.Values{"Action": {"GenerateOrganizationsAccessReport"}, "Version": {"2011-01-01"}}, "InvalidAction", 400},
 		{url.Values{"Action": {"GenerateOrganizationsAccessReport"}, "Version": {"2010-05-08"}}, "ValidationError", 400},
 		{url.Values{"Action": {"GetOrganizationsAccessReport"}, "Version": {"2010-05-08"}}, "ValidationError", 400},
+		{url.Values{"Action": {"GetOrganizationsAccessReport"}, "Version": {"2010-05-08"}, "JobId": {"00000000-0000-4000-8000-000000000000"}, "MaxItems": {"ten"}}, "ValidationError", 400},
 	}
 	for _, tc := range tests {
 		req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(tc.form.Encode()))
