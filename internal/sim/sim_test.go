@@ -544,3 +544,17 @@ func TestAssumeRoleAndCallerIdentity(t *testing.T) {
 		})
 	}
 }
+
+func TestSCPDisabledRoot(t *testing.T) {
+	org := testOrg(t)
+	org.SCPDisabled = true
+	_, url := startSim(t, sim.Options{Org: org})
+	client := organizations.NewFromConfig(awsConfig(url, "test", "test", "", false))
+	roots, err := client.ListRoots(testCtx(t), &organizations.ListRootsInput{})
+	if err != nil {
+		t.Fatalf("ListRoots() = %v", err)
+	}
+	if got := len(roots.Roots[0].PolicyTypes); got != 0 {
+		t.Errorf("Got(len(Root.PolicyTypes) with SCPs disabled) = %d; want %d", got, 0)
+	}
+}
