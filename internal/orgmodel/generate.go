@@ -361,13 +361,7 @@ func contains(s []string, v string) bool {
 
 // knownSorted returns the catalog namespaces of set, deduplicated and
 // sorted.
-func knownSorted(set []string) []string {
-	var out []string
-	for _, s := range setOf(set).namespaces() {
-		out = append(out, s)
-	}
-	return out
-}
+func knownSorted(set []string) []string { return setOf(set).namespaces() }
 
 // Activity tiers: services nearly every active account uses, services many
 // use, and how much of the remaining catalog forms the long tail (the rest

@@ -2,7 +2,6 @@ package orgmodel
 
 import (
 	"fmt"
-	"math/bits"
 	"regexp"
 	"strings"
 	"time"
@@ -295,14 +294,6 @@ func (s svcSet) and(t svcSet) {
 			s[i] = 0
 		}
 	}
-}
-
-func (s svcSet) len() int {
-	n := 0
-	for _, w := range s {
-		n += bits.OnesCount64(w)
-	}
-	return n
 }
 
 func (s svcSet) namespaces() []string {
