@@ -19,7 +19,8 @@ const GlobalRegion = "us-east-1"
 // configuration (config.LoadDefaultConfig in the functions and the CLI, so
 // AWS_ENDPOINT_URL and friends apply). Organizations and IAM act as the
 // report principal: the role ReportRoleARN with the fixed session name
-// ReportRoleSession when set, else the caller. S3 keeps the caller's own
+// ReportRoleSession when set, else the caller, and do not retry on their
+// own (packages orgwalk and accessreport do). S3 keeps the caller's own
 // credentials and region: the bucket belongs to the deployment, not to the
 // report role.
 func NewClients(ctx context.Context, awsCfg aws.Config, c Config) (*organizations.Client, *iam.Client, *s3.Client) {
@@ -30,8 +31,11 @@ func NewClients(ctx context.Context, awsCfg aws.Config, c Config) (*organization
 		global.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, c.ReportRoleARN,
 			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = c.ReportRoleSession }))
 	}
-	orgs := organizations.NewFromConfig(global)
-	iamClient := iam.NewFromConfig(global)
+	// The pipeline retries Organizations and IAM calls itself, with a
+	// backoff that knows about 409s and counts throttling for the
+	// progress display; SDK retries underneath would hide both.
+	orgs := organizations.NewFromConfig(global, func(o *organizations.Options) { o.Retryer = aws.NopRetryer{} })
+	iamClient := iam.NewFromConfig(global, func(o *iam.Options) { o.Retryer = aws.NopRetryer{} })
 	s3Client := s3.NewFromConfig(awsCfg)
 	return orgs, iamClient, s3Client
 }

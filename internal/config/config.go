@@ -82,12 +82,19 @@ func Default() Config {
 // has its DESIGN.md default. A malformed value is an error naming the
 // variable.
 func FromEnv(getenv func(string) string) (Config, error) {
+	c, err := FromEnvOptionalBucket(getenv)
+	if err == nil && c.Bucket == "" {
+		return Config{}, fmt.Errorf("%s: required", EnvBucket)
+	}
+	return c, err
+}
+
+// FromEnvOptionalBucket is FromEnv for the CLI, where the environment only
+// supplies defaults and writing to a local directory needs no bucket.
+func FromEnvOptionalBucket(getenv func(string) string) (Config, error) {
 	c := Default()
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	c.Bucket = get(EnvBucket)
-	if c.Bucket == "" {
-		return Config{}, fmt.Errorf("%s: required", EnvBucket)
-	}
 	if v, ok := lookup(getenv, EnvPrefix); ok {
 		c.Prefix = v // an explicitly empty prefix means the bucket root
 	}

@@ -41,8 +41,7 @@ const (
 	TypeAccount = "ACCOUNT"
 )
 
-// maxDepth guards against a parent loop in a faulty answer; AWS nests OUs
-// at most five levels under the root.
+// maxDepth is how deep AWS nests OUs under the root.
 const maxDepth = 5
 
 // Entity is the root, an OU or an account.
@@ -185,10 +184,9 @@ func (w *Walker) Tree(ctx context.Context) (*Org, error) {
 	o.add([]Entity{root})
 
 	level := []Entity{root}
-	for depth := 1; len(level) > 0; depth++ {
-		if depth > maxDepth {
-			return nil, fmt.Errorf("walk organization %s: OUs nest deeper than %d levels", o.ID, maxDepth)
-		}
+	// OUs at the fifth level cannot have child OUs, so the walk stops
+	// there without asking.
+	for depth := 1; len(level) > 0 && depth <= maxDepth; depth++ {
 		next, err := forEach(ctx, w.workers(), level, func(ctx context.Context, parent Entity) ([]Entity, error) {
 			return w.childOUs(ctx, parent)
 		})

@@ -28,6 +28,9 @@ type runner struct {
 
 	notBefore   time.Time // no Generate before this (409 / throttling backoff)
 	limitStreak int
+	// floor is the current shortest poll interval: it doubles when IAM
+	// throttles and decays back to tune.pollFloor as polls succeed.
+	floor time.Duration
 
 	dirty    bool
 	lastSave time.Time
@@ -40,11 +43,14 @@ func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 		nextPoll: map[int]time.Time{},
 		lastSeen: map[int]time.Time{},
 		lastSave: time.Now(),
+		floor:    p.tune.pollFloor,
 	}
 	r.reports = *p.reports
 	r.reports.OnRetry = func(err error) {
 		if backoff.IsThrottle(err) {
 			m.Throttled++
+			r.dirty = true
+			r.floor = min(2*r.floor, p.tune.pollCap)
 		}
 	}
 	for i := range m.Entities {
@@ -178,7 +184,7 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 		e.State, e.JobID, e.SentAt, e.Errors = manifest.StateRunning, jobID, now.UnixMilli(), 0
 		e.Attempts++
 		r.running[i] = true
-		r.nextPoll[i] = now.Add(r.p.estimate(r.m))
+		r.nextPoll[i] = now.Add(r.firstPoll())
 		r.dirty = true
 		r.entityLog(i).Info("report job started", "job_id", jobID, "attempt", e.Attempts)
 	}
@@ -218,6 +224,7 @@ func (r *runner) pollDue(ctx, opCtx context.Context) error {
 		}
 		switch st.Status {
 		case accessreport.StatusInProgress:
+			r.floor = max(r.floor*9/10, r.p.tune.pollFloor)
 			r.lastSeen[i] = now
 			r.nextPoll[i] = now.Add(r.pollInterval(e, now))
 			if e.Errors > 0 {
@@ -260,29 +267,48 @@ func (r *runner) lostJob(i int, err error) {
 
 // pollInterval is the wait before the next poll of a job still in
 // progress: until its expected completion, then a quarter of the expected
-// duration at a time, within [pollFloor, pollCap].
+// duration at a time, within [pollFloor, pollCap]. Before any job finished
+// the wait grows with the time already waited, so the first job is found
+// quickly whatever its duration.
 func (r *runner) pollInterval(e *manifest.Entity, now time.Time) time.Duration {
+	floor := r.floor
+	if r.m.JobMillis == 0 {
+		if e.SentAt == 0 {
+			return floor
+		}
+		return min(max(now.Sub(time.UnixMilli(e.SentAt))/2, floor), r.p.tune.pollCap)
+	}
 	est := r.p.estimate(r.m)
 	if e.SentAt > 0 {
-		if left := time.UnixMilli(e.SentAt).Add(est).Sub(now); left > r.p.tune.pollFloor {
+		if left := time.UnixMilli(e.SentAt).Add(est).Sub(now); left > floor {
 			return left
 		}
 	}
-	return min(max(est/4, r.p.tune.pollFloor), r.p.tune.pollCap)
+	return min(max(est/4, floor), r.p.tune.pollCap)
 }
 
-// observe learns from a finished job: its duration lies between the last
-// poll that saw it running and now.
+// firstPoll is the wait before the first poll of a job just started.
+func (r *runner) firstPoll() time.Duration {
+	if r.m.JobMillis == 0 {
+		return r.floor
+	}
+	return max(r.p.estimate(r.m), r.floor)
+}
+
+// observe learns from a finished job. Its duration lies between the last
+// poll that saw it running (or its start) and now; the midpoint is the
+// estimate, which converges whether polls come early or late.
 func (r *runner) observe(i int, now time.Time) {
 	e := &r.m.Entities[i]
 	if e.SentAt == 0 {
 		return
 	}
 	sent := time.UnixMilli(e.SentAt)
-	d := now.Sub(sent)
+	from := sent
 	if seen, ok := r.lastSeen[i]; ok {
-		d = seen.Sub(sent) + now.Sub(seen)/2
+		from = seen
 	}
+	d := from.Sub(sent) + now.Sub(from)/2
 	ms := max(d.Milliseconds(), 1)
 	if r.m.JobMillis == 0 {
 		r.m.JobMillis = ms

@@ -1,0 +1,387 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/accessreport"
+	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/manifest"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/runinput"
+	"github.com/orgaudit/orgaudit/internal/sim"
+)
+
+// TestConcurrencyLimit runs with IAM's real limit of one job: with a
+// window of one the pipeline never provokes a 409; with a window of three
+// every 409 is retried and no report is lost or started twice.
+func TestConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		window    int
+		want409s  bool
+		accountsT bool
+	}{
+		{1, false, true},
+		{3, true, false},
+	}
+	for _, tt := range tests {
+		t.Run("window"+string(rune('0'+tt.window)), func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			ctx := testCtx(t)
+			runID := "limit"
+			st := e.run(ctx, `{"maxConcurrentJobs":`+string(rune('0'+tt.window))+`,"includeAccounts":true}`, runID)
+			scope := expectScope(e.org, true, false)
+			e.verify(ctx, runID, scope, nil)
+			stats := e.sim.IAM().Stats()
+			if got := stats.LimitExceeded > 0; got != tt.want409s {
+				t.Errorf("Got(409 answers) = %d; want some: %v", stats.LimitExceeded, tt.want409s)
+			}
+			if st.Throttled < stats.LimitExceeded {
+				t.Errorf("Got(throttled) = %d; want at least the %d 409 answers", st.Throttled, stats.LimitExceeded)
+			}
+			if stats.JobsCreated != len(scope) || stats.JobsCompleted != len(scope) {
+				t.Errorf("Got(jobs created/completed) = %d/%d; want %d each (one per report)", stats.JobsCreated, stats.JobsCompleted, len(scope))
+			}
+		})
+	}
+}
+
+func TestThrottling(t *testing.T) {
+	t.Parallel()
+	// Each job costs at least a Generate, a poll and a read: at 10 calls a
+	// second the run is bound by the rate, as a large one is in AWS.
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) { o.IAMTPS = 10; o.OrgTPS = 4 }})
+	ctx := testCtx(t)
+	st := e.run(ctx, `{}`, "throttled")
+	e.verify(ctx, "throttled", expectScope(e.org, false, false), nil)
+	if st.Throttled == 0 {
+		t.Errorf("Got(throttled) = 0; want the throttling to be seen and counted")
+	}
+}
+
+// TestFlakyService: injected 5xx answers and short pages change nothing in
+// the output.
+func TestFlakyService(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) {
+		o.ErrorRate = 0.05
+		o.IAM.ShortPageRate = 0.5
+	}})
+	ctx := testCtx(t)
+	e.run(ctx, `{"includeAccounts":true}`, "flaky")
+	e.verify(ctx, "flaky", expectScope(e.org, true, false), nil)
+}
+
+func TestFailedJob(t *testing.T) {
+	t.Parallel()
+	org := genOrg(t, orgmodel.GenerateOptions{OUs: 8, Accounts: 12, Depth: 3, Seed: 7})
+	bad := org.OUs[2].ID
+	e := newEnv(t, envOptions{org: org, sim: func(o *sim.Options) { o.IAM.FailEntities = []string{bad} }})
+	ctx := testCtx(t)
+	st := e.run(ctx, `{}`, "partial")
+	if st.Failed != 1 || st.Completed != st.Total-1 {
+		t.Errorf("Got(state) = %+v; want 1 failed", st)
+	}
+	o := e.verify(ctx, "partial", expectScope(org, false, false), map[scopeKey]string{{bad, ""}: "ServiceFailure"})
+	if o.summary.Status != reportdoc.RunPartial {
+		t.Errorf("Got(status) = %s; want PARTIAL", o.summary.Status)
+	}
+}
+
+// TestJobOfAnotherPrincipal: a step that runs as another principal than
+// the one that started a job gets NoSuchEntity for it; it starts the job
+// again once and, as IAM hands back the same job within a minute, records
+// NoSuchEntity for that entity while the rest of the run completes.
+func TestJobOfAnotherPrincipal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	role := "arn:aws:iam::" + e.org.ManagementAccountID + ":role/OrgAuditReport"
+	cfgA, cfgB := e.cfg, e.cfg
+	cfgA.ReportRoleARN, cfgA.ReportRoleSession = role, "orgaudit"
+	cfgB.ReportRoleARN, cfgB.ReportRoleSession = role, "someone-else"
+	pA, _ := e.pipeline(cfgA, "test", "test")
+	pB, _ := e.pipeline(cfgB, "test", "test")
+	st, err := pA.Start(ctx, StartEvent{ExecutionName: "two-principals", Input: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if st.Running != 1 {
+		t.Fatalf("Got(running after Start) = %d; want 1", st.Running)
+	}
+	m, err := manifest.Load(ctx, e.store, st.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := m.Entities[0]
+	st = e.drive(ctx, pB, st)
+	o := e.verify(ctx, st.RunID, expectScope(e.org, false, false), map[scopeKey]string{{first.ID, ""}: accessreport.CodeNoSuchEntity})
+	for _, ent := range o.manifest.Entities {
+		if ent.ID == first.ID && ent.Attempts != 2 {
+			t.Errorf("Got(attempts for %s) = %d; want 2 (one retry)", ent.ID, ent.Attempts)
+		}
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	ou, _ := e.org.Node(e.org.OUs[0].ID)
+	otherOrg := "o-zzzzzzzzzz/r-" + strings.TrimPrefix(e.org.Root.ID, "r-")
+	tests := []struct {
+		name, input, field string
+	}{
+		{"syntax", `{"runId":`, "input"},
+		{"unknown field", `{"entityPath":["x"]}`, "entityPath"},
+		{"wrong type", `{"includeAccounts":"yes"}`, "includeAccounts"},
+		{"trailing data", `{}{}`, "input"},
+		{"bad run id", `{"runId":"../../x"}`, "runId"},
+		{"days out of range", `{"unusedDays":0}`, "unusedDays"},
+		{"malformed path", `{"entityPaths":["ou-1234"]}`, "entityPaths[0]"},
+		{"other organization", `{"entityPaths":["` + ou.Path + `","` + otherOrg + `"]}`, "entityPaths[1]"},
+		{"no such OU", `{"entityPaths":["` + e.org.ID + "/" + e.org.Root.ID + `/ou-zzzz-zzzzzzzz"]}`, "entityPaths[0]"},
+		{"no such account", `{"entityPaths":["` + ou.Path + `/999999999999"]}`, "entityPaths[0]"},
+		{"OU under the wrong parent", `{"entityPaths":["` + e.org.ID + "/" + e.org.Root.ID + "/" + e.org.OUs[0].ID + "/" + e.org.OUs[0].ID + `"]}`, "entityPaths[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.p.Start(ctx, StartEvent{ExecutionName: "bad-" + strings.ReplaceAll(tt.name, " ", "-"), Input: json.RawMessage(tt.input)})
+			inv, ok := err.(*runinput.InvalidInput)
+			if !ok {
+				t.Fatalf("Got(Start(%s)) error %T %v; want *runinput.InvalidInput unwrapped", tt.input, err, err)
+			}
+			if typ := reflect.TypeOf(err).Elem().Name(); typ != "InvalidInput" {
+				t.Errorf("Got(error type name) = %q; want InvalidInput (the state machine matches it)", typ)
+			}
+			if inv.Field != tt.field {
+				t.Errorf("Got(field) = %q (%v); want %q", inv.Field, err, tt.field)
+			}
+		})
+	}
+	keys, err := e.store.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		t.Errorf("Got(objects after invalid input) = %q; want none", keys)
+	}
+}
+
+// faultyStore fails every Put after the first `after` ones whose key has
+// the given prefix; it passes everything else through.
+type faultyStore struct {
+	objstore.Store
+	mu     sync.Mutex
+	prefix string
+	after  int
+	fail   bool
+}
+
+var errInjected = errors.New("injected storage failure")
+
+func (f *faultyStore) Put(ctx context.Context, key string, body []byte, ct string) error {
+	f.mu.Lock()
+	if strings.HasPrefix(key, f.prefix) {
+		if f.after == 0 {
+			f.fail = true
+		}
+		f.after--
+	}
+	fail := f.fail && strings.HasPrefix(key, f.prefix)
+	f.mu.Unlock()
+	if fail {
+		return errInjected
+	}
+	return f.Store.Put(ctx, key, body, ct)
+}
+
+// TestStoreCrashAndRetry: Store fails mid-way (after some reports, or
+// after an Athena part but before the manifest recorded it); the retried
+// step loses and duplicates nothing.
+func TestStoreCrashAndRetry(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		prefix string
+		after  int
+	}{
+		{"after some reports", "runs/crash/reports/", 4},
+		{"after a part, before the manifest", "runs/crash/manifest.json", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{config: func(c *config.Config) { c.StepBudget = 20 * time.Second }})
+			ctx := testCtx(t)
+			e.p.tune.storeBatch = 1000 // Check runs every job before Store
+			st, err := e.p.Start(ctx, StartEvent{ExecutionName: "crash", Input: json.RawMessage(`{"includeAccounts":true}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err = e.p.Check(ctx, st); err != nil || st.Running+st.Queued != 0 {
+				t.Fatalf("Check = %+v, %v; want every job finished", st, err)
+			}
+			faulty := &faultyStore{Store: e.store, prefix: tt.prefix, after: tt.after}
+			crashing := New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: e.p.reports.API, Store: faulty, Now: e.p.now, Logger: e.p.log})
+			crashing.tune = e.p.tune
+			crashing.tune.partRows = 2000 // several parts per Store
+			if _, err := crashing.Store(ctx, st); !errors.Is(err, errInjected) {
+				t.Fatalf("Got(Store with failing storage) error %v; want the injected failure", err)
+			}
+			st = e.drive(ctx, e.p, st)
+			e.verify(ctx, "crash", expectScope(e.org, true, false), nil)
+		})
+	}
+}
+
+// TestCheckInterruptedAndRetried: a Check cancelled mid-way (the CLI's
+// Ctrl-C: it saves what it did) or losing its storage mid-way (a crash:
+// work since the last save is lost, including jobs it started) is run
+// again; no report is lost or duplicated, and IAM's reuse of an identical
+// recent request means no job is started twice.
+func TestCheckInterruptedAndRetried(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		crash bool
+	}{
+		{"cancelled", false},
+		{"storage lost", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{})
+			ctx := testCtx(t)
+			st, err := e.p.Start(ctx, StartEvent{ExecutionName: "interrupted", Input: json.RawMessage(`{"includeAccounts":true}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			interrupted := 0
+			for i := 0; i < 3; i++ {
+				cctx, cancel := context.WithCancel(ctx)
+				p := e.p
+				if tt.crash {
+					faulty := &faultyStore{Store: e.store, prefix: "runs/interrupted/manifest.json", after: 2}
+					p = New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: e.p.reports.API, Store: faulty, Now: e.p.now, Logger: e.p.log})
+					p.tune = e.p.tune
+				} else {
+					time.AfterFunc(120*time.Millisecond, cancel)
+				}
+				_, err := p.Check(cctx, st)
+				cancel()
+				if err != nil {
+					interrupted++
+				}
+			}
+			if interrupted == 0 {
+				t.Fatalf("no Check was interrupted; the test proves nothing")
+			}
+			e.drive(ctx, e.p, st)
+			scope := expectScope(e.org, true, false)
+			e.verify(ctx, "interrupted", scope, nil)
+			if stats := e.sim.IAM().Stats(); stats.JobsCreated != len(scope) {
+				t.Errorf("Got(jobs created) = %d; want %d", stats.JobsCreated, len(scope))
+			}
+		})
+	}
+}
+
+// TestSmallBudget: steps with a tiny budget (a large organization is the
+// same, in more loop iterations) still finish the run.
+func TestSmallBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{config: func(c *config.Config) { c.StepBudget = 30 * time.Millisecond }})
+	e.p.tune.storeBatch = 3
+	ctx := testCtx(t)
+	e.run(ctx, `{"includeAccounts":true}`, "small-budget")
+	e.verify(ctx, "small-budget", expectScope(e.org, true, false), nil)
+}
+
+// TestRerunSameRunID: starting a finished run again rewrites the same
+// keys with the same bytes; other settings under the same id are refused.
+func TestRerunSameRunID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	input := `{"runId":"again","includeAccounts":true}`
+	e.run(ctx, input, "exec-1")
+	before := e.snapshot(ctx)
+	e.now = e.now.Add(time.Hour) // a later clock must not leak into the documents
+	e.run(ctx, input, "exec-2")
+	after := e.snapshot(ctx)
+	if len(before) != len(after) {
+		t.Errorf("Got(objects after re-run) = %d; want %d", len(after), len(before))
+	}
+	for k, b := range before {
+		if string(after[k]) != string(b) {
+			t.Errorf("Got(%s) changed on re-run; want the same bytes", k)
+		}
+	}
+	_, err := e.p.Start(ctx, StartEvent{ExecutionName: "exec-3", Input: json.RawMessage(`{"runId":"again"}`)})
+	var inv *runinput.InvalidInput
+	if !errors.As(err, &inv) || inv.Field != "includeAccounts" {
+		t.Errorf("Got(re-run with other settings) = %v; want InvalidInput naming includeAccounts", err)
+	}
+}
+
+func (e *env) snapshot(ctx context.Context) map[string][]byte {
+	e.t.Helper()
+	keys, err := e.store.List(ctx, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, k := range keys {
+		out[k] = e.read(ctx, k)
+	}
+	return out
+}
+
+// TestFailurePath: Store with the state machine's error records the run
+// FAILED, lists every entity once, and leaves latest.json alone.
+func TestFailurePath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	st, err := e.p.Start(ctx, StartEvent{ExecutionName: "doomed", Input: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Error = &StepError{Error: "States.Timeout", Cause: "the Check task timed out"}
+	got, err := e.p.Store(ctx, st)
+	if err != nil {
+		t.Fatalf("Store(failure): %v", err)
+	}
+	if !got.Done || got.Error == nil {
+		t.Errorf("Got(state) = %+v; want done with the error kept", got)
+	}
+	o := e.outcome(ctx, "doomed")
+	if o.summary.Status != reportdoc.RunFailed || len(o.summary.Reports) != st.Total || o.summary.Entities.Failed+o.summary.Entities.Succeeded != st.Total {
+		t.Errorf("Got(summary) = %s %+v with %d reports; want FAILED listing %d", o.summary.Status, o.summary.Entities, len(o.summary.Reports), st.Total)
+	}
+	for _, er := range o.summary.Errors {
+		if er.Code != "States.Timeout" {
+			t.Errorf("Got(error code for %s) = %q; want States.Timeout", er.EntityID, er.Code)
+		}
+	}
+	if len(o.reports) != st.Total {
+		t.Errorf("Got(report files) = %d; want %d", len(o.reports), st.Total)
+	}
+	if _, err := e.store.Get(ctx, reportdoc.LatestKey); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("Got(latest.json after a FAILED run) err %v; want none written", err)
+	}
+	// With no manifest at all there is nothing to record, and no error.
+	if s, err := e.p.Store(ctx, State{RunID: "never-started", Error: st.Error}); err != nil || !s.Done {
+		t.Errorf("Got(Store failure without manifest) = %+v, %v; want done", s, err)
+	}
+}
