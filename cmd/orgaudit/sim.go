@@ -225,9 +225,9 @@ Point the AWS CLI and SDKs at it:
   export AWS_ENDPOINT_URL=%s
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-S3 is path-style only: a numeric endpoint (127.0.0.1) makes the CLI and SDKs use
-path-style on their own; with a host name set "aws configure set
-s3.addressing_style path" (CLI) or UsePathStyle (Go SDK).
+S3 addressing: with a numeric endpoint (127.0.0.1) the CLI and SDKs use path style
+on their own; with a host name, serve <bucket>.<host> or use path style:
+"aws configure set default.s3.addressing_style path", UsePathStyle in the Go SDK.
 
 Try:
   aws organizations list-roots
