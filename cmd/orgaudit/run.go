@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go/logging"
+
+	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/pipeline"
+	"github.com/orgaudit/orgaudit/internal/progress"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/runinput"
+)
+
+func init() {
+	register(command{name: "run", summary: "audit an organization: generate, wait for and store every access report", run: runCommand})
+}
+
+// runFlags is the command line of `orgaudit run`. Every flag falls back to
+// the environment variable of the same meaning (DESIGN.md's names).
+type runFlags struct {
+	profile, region, roleARN, roleSession string
+	entityPaths                           stringList
+	includeAccounts, includePolicies      bool
+	unusedDays, maxConcurrentJobs         int
+	out, bucket, prefix                   string
+	runID, resume                         string
+	progress                              string
+	logLevel                              string
+	stepBudget                            time.Duration
+	demo                                  demoFlags
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env, err := config.FromEnvOptionalBucket(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit run:", err)
+		return exitUsage
+	}
+	var in runFlags
+	fs := flag.NewFlagSet("orgaudit run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: orgaudit run [flags]
+
+Audits an AWS Organization: asks IAM for an Organizations access report for the
+root, every OU (and, with flags, every account and attached SCP), waits for the
+jobs and writes the reports, summary, findings and report.html in the same
+layout as the deployed pipeline: to a local directory (--out) or to S3 (--bucket).
+
+Credentials come from the default chain (or --profile); run it with the
+management account's credentials, or --role-arn to assume a role there.
+--demo audits a realistic simulated organization instead, with no AWS account.
+
+Flags:`)
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), `
+Examples:
+  orgaudit run --demo
+  orgaudit run --profile mgmt --include-accounts --out ./audit
+  orgaudit run --role-arn arn:aws:iam::111122223333:role/orgaudit-report --bucket my-audit-bucket
+  orgaudit run --resume 20261125T030000Z
+
+Exit codes: 0 every entity has a report, 1 some failed (PARTIAL) or the run
+could not finish, 2 usage error.`)
+	}
+	fs.StringVar(&in.profile, "profile", os.Getenv("AWS_PROFILE"), "AWS shared-config profile (AWS_PROFILE)")
+	fs.StringVar(&in.region, "region", "", "AWS region for the clients (default: from the profile, else us-east-1)")
+	fs.StringVar(&in.roleARN, "role-arn", env.ReportRoleARN, "report role to assume for every IAM and Organizations call (ORGAUDIT_REPORT_ROLE_ARN)")
+	fs.StringVar(&in.roleSession, "role-session", env.ReportRoleSession, "session name for --role-arn (ORGAUDIT_REPORT_ROLE_SESSION)")
+	fs.Var(&in.entityPaths, "entity-path", "restrict the run to this entity path, o-…/r-…[/ou-…][/account] (repeatable)")
+	fs.BoolVar(&in.includeAccounts, "include-accounts", env.IncludeAccounts, "also one report per account (ORGAUDIT_INCLUDE_ACCOUNTS)")
+	fs.BoolVar(&in.includePolicies, "include-policies", env.IncludePolicies, "also one report per (entity, attached SCP) (ORGAUDIT_INCLUDE_POLICIES)")
+	fs.IntVar(&in.unusedDays, "unused-days", env.UnusedDays, "a service not accessed for this many days is unused (ORGAUDIT_UNUSED_DAYS)")
+	fs.IntVar(&in.maxConcurrentJobs, "max-concurrent-jobs", env.MaxConcurrentJobs, "report jobs running at once; IAM allows about one per account (ORGAUDIT_MAX_CONCURRENT_JOBS)")
+	fs.StringVar(&in.out, "out", "orgaudit-out", "local directory to write to, when --bucket is not set")
+	fs.StringVar(&in.bucket, "bucket", env.Bucket, "S3 bucket to write to instead of --out (ORGAUDIT_BUCKET)")
+	fs.StringVar(&in.prefix, "prefix", env.Prefix, "key prefix inside --out or --bucket (ORGAUDIT_PREFIX)")
+	fs.StringVar(&in.runID, "run-id", "", "run id (default: the UTC start time, e.g. 20261125T030000Z)")
+	fs.StringVar(&in.resume, "resume", "", "resume the stopped run with this id")
+	fs.StringVar(&in.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, log, none")
+	fs.StringVar(&in.logLevel, "log-level", "warn", "level of the JSON logs on stderr: debug, info, warn, error")
+	fs.DurationVar(&in.stepBudget, "step-budget", 2*time.Second, "how long one step works before the progress is saved and shown")
+	in.demo.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "orgaudit run: unexpected argument %q (flags only; see --help)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := in.validate(); err != nil {
+		fmt.Fprintln(stderr, "orgaudit run:", err)
+		return exitUsage
+	}
+	code, err := run(ctx, in, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit run:", explain(err, in))
+	}
+	return code
+}
+
+func (in *runFlags) validate() error {
+	switch in.progress {
+	case "auto", "bar", "log", "none":
+	default:
+		return fmt.Errorf("--progress %q: want auto, bar, log or none", in.progress)
+	}
+	if in.resume != "" && (in.runID != "" || len(in.entityPaths) > 0) {
+		return errors.New("--resume continues a run as it was started: it takes no --run-id or --entity-path")
+	}
+	if in.demo.enabled && (in.profile != "" || in.roleARN != "") {
+		return errors.New("--demo runs against the embedded simulator: drop --profile and --role-arn")
+	}
+	if in.stepBudget < 100*time.Millisecond {
+		return errors.New("--step-budget must be at least 100ms")
+	}
+	return nil
+}
+
+// runInput is the execution input the flags stand for: exactly what the
+// state machine would receive for the same audit.
+func (in *runFlags) runInput(defaultRunID string) json.RawMessage {
+	m := map[string]any{
+		"runId":             defaultRunID,
+		"includeAccounts":   in.includeAccounts,
+		"includePolicies":   in.includePolicies,
+		"unusedDays":        in.unusedDays,
+		"maxConcurrentJobs": in.maxConcurrentJobs,
+	}
+	if in.runID != "" {
+		m["runId"] = in.runID
+	}
+	if len(in.entityPaths) > 0 {
+		m["entityPaths"] = []string(in.entityPaths)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// run audits and returns the exit code; err, when set, is printed.
+func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error) {
+	logger := newLogger(stderr, in.logLevel)
+	var awsCfg aws.Config
+	var err error
+	if in.demo.enabled {
+		d, err := startDemo(ctx, in.demo, logger)
+		if err != nil {
+			return exitFailure, err
+		}
+		defer d.stop()
+		awsCfg = d.awsConfig
+		fmt.Fprintf(stderr, "Simulated organization %s: %d OUs, %d accounts, %d SCPs, simulator at %s\n",
+			d.org.ID, len(d.org.OUs), len(d.org.Accounts), len(d.org.Policies), d.endpoint)
+	} else {
+		awsCfg, err = loadAWSConfig(ctx, in.profile, in.region)
+		if err != nil {
+			return exitFailure, err
+		}
+	}
+
+	// The SDK logs connection-reuse warnings that a retry already handles;
+	// they belong in the debug log, not on the user's terminal.
+	awsCfg.Logger = sdkLogger(logger)
+
+	cfg := config.Config{
+		Bucket: in.bucket, Prefix: in.prefix,
+		ReportRoleARN: in.roleARN, ReportRoleSession: in.roleSession,
+		UnusedDays: in.unusedDays, MaxConcurrentJobs: in.maxConcurrentJobs,
+		IncludeAccounts: in.includeAccounts, IncludePolicies: in.includePolicies,
+		StepBudget: in.stepBudget,
+	}
+	clients := newClients(ctx, awsCfg, cfg)
+	if err := preflight(ctx, clients, cfg); err != nil {
+		return exitFailure, err
+	}
+	var store objstore.Store
+	if cfg.Bucket != "" {
+		store = objstore.NewS3(clients.S3, cfg.Bucket, cfg.Prefix)
+	} else {
+		store = objstore.NewDir(in.out, cfg.Prefix)
+	}
+	p := pipeline.New(cfg, pipeline.Deps{
+		Orgs: clients.Organizations, IAM: clients.IAM, Store: store,
+		Now: time.Now, Logger: logger,
+	})
+
+	var state pipeline.State
+	if in.resume != "" {
+		state, err = resumeState(ctx, store, in.resume)
+	} else {
+		runID := time.Now().UTC().Format("20060102T150405Z")
+		state, err = p.Start(ctx, pipeline.StartEvent{ExecutionName: runID, Input: in.runInput(runID)})
+	}
+	if err != nil {
+		var bad *runinput.InvalidInput
+		if errors.As(err, &bad) {
+			return exitUsage, err
+		}
+		return exitFailure, err
+	}
+	fmt.Fprintf(stderr, "Run %s: %d entities, writing to %s\n", state.RunID, state.Total, store.Location(reportdoc.RunDir(state.RunID)))
+
+	bar := newReporter(in.progress, stderr)
+	state, err = loop(ctx, p, state, bar)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "\nStopped. Progress is saved in %s; continue with:\n  orgaudit run --resume %s%s\n",
+				store.Location(state.ManifestKey), state.RunID, resumeHint(in))
+			return exitFailure, nil
+		}
+		return exitFailure, err
+	}
+	sum, err := loadSummary(ctx, store, state.RunID)
+	if err != nil {
+		return exitFailure, err
+	}
+	printSummary(stdout, sum, store, in.unusedDays)
+	if sum.Status != reportdoc.RunSucceeded {
+		return exitFailure, nil
+	}
+	return exitOK, nil
+}
+
+// loop calls the steps in the state machine's order, Check then Store,
+// until the run is done. It leaves out the Wait state: the deployed machine
+// waits there so that no Lambda is billed while IAM works, but in-process
+// Check already sleeps until the next expected completion within its
+// budget, and a whole-second Wait would only slow a local run down.
+func loop(ctx context.Context, p *pipeline.Pipeline, state pipeline.State, bar *progress.Reporter) (pipeline.State, error) {
+	show := func(s pipeline.State) {
+		if bar != nil {
+			bar.Update(counts(s))
+		}
+	}
+	show(state)
+	for !state.Done {
+		if err := ctx.Err(); err != nil {
+			return state, err
+		}
+		next, err := p.Check(ctx, state)
+		if err != nil {
+			return state, err
+		}
+		state = next
+		show(state)
+		next, err = p.Store(ctx, state)
+		if err != nil {
+			return state, err
+		}
+		state = next
+		show(state)
+	}
+	if bar != nil {
+		bar.Finish(counts(state))
+	}
+	return state, nil
+}
+
+func counts(s pipeline.State) progress.Counts {
+	return progress.Counts{Total: s.Total, Completed: s.Completed, Failed: s.Failed, Running: s.Running, Queued: s.Queued, Throttled: s.Throttled}
+}
+
+func newReporter(mode string, stderr io.Writer) *progress.Reporter {
+	terminal, width := isTerminal(stderr)
+	switch mode {
+	case "none":
+		return nil
+	case "bar":
+		terminal = true
+	case "log":
+		terminal = false
+	}
+	return progress.New(stderr, progress.Options{Terminal: terminal, Width: width})
+}
+
+func sdkLogger(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		l.Debug(fmt.Sprintf(format, v...), "source", "aws-sdk", "classification", string(c))
+	})
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelWarn
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// resumeState rebuilds the loop's state of a stopped run from its manifest;
+// the next Check recounts everything from the manifest.
+func resumeState(ctx context.Context, store objstore.Store, runID string) (pipeline.State, error) {
+	if err := runinput.ValidRunID(runID); err != nil {
+		return pipeline.State{}, userErrorf("--resume %q is not a run id: %v", runID, err)
+	}
+	key := reportdoc.ManifestKey(runID)
+	if _, err := store.Get(ctx, key); err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return pipeline.State{}, fmt.Errorf("no run %q to resume: %s does not exist (check --out, --bucket and --prefix)", runID, store.Location(key))
+		}
+		return pipeline.State{}, err
+	}
+	return pipeline.State{RunID: runID, ManifestKey: key}, nil
+}
+
+func resumeHint(in runFlags) string {
+	var b strings.Builder
+	if in.bucket != "" {
+		fmt.Fprintf(&b, " --bucket %s", in.bucket)
+	} else if in.out != "orgaudit-out" {
+		fmt.Fprintf(&b, " --out %s", in.out)
+	}
+	if in.demo.enabled {
+		b.WriteString(" --demo")
+	}
+	return b.String()
+}
+
+func loadSummary(ctx context.Context, store objstore.Store, runID string) (*reportdoc.Summary, error) {
+	b, err := store.Get(ctx, reportdoc.SummaryKey(runID))
+	if err != nil {
+		return nil, fmt.Errorf("read summary: %w", err)
+	}
+	var s reportdoc.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("read summary %s: %w", store.Location(reportdoc.SummaryKey(runID)), err)
+	}
+	return &s, nil
+}

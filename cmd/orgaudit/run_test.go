@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/sim"
+)
+
+// frozenClock is the simulator clock of tests that compare bytes: job
+// creation and completion dates then depend only on the modelled latency.
+var frozenClock = func() time.Time { return time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC) }
+
+// startSim serves a simulator for org on a loopback port for the test's
+// lifetime and points the AWS environment of this process at it, as a user
+// would with AWS_ENDPOINT_URL.
+func startSim(t *testing.T, opts sim.Options) *sim.Simulator {
+	t.Helper()
+	if opts.IAM.TimeScale == 0 {
+		opts.IAM.TimeScale = 0.005
+	}
+	s, err := sim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	endpoint, stop, err := sim.Serve(ctx, "127.0.0.1:0", s)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(); cancel() })
+	setAWSEnv(t, endpoint, sim.DefaultAccessKeyID, sim.DefaultSecretAccessKey)
+	return s
+}
+
+// setAWSEnv gives the process credentials and an endpoint and nothing
+// else from the developer's machine.
+func setAWSEnv(t *testing.T, endpoint, key, secret string) {
+	t.Helper()
+	home := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL":            endpoint,
+		"AWS_ACCESS_KEY_ID":           key,
+		"AWS_SECRET_ACCESS_KEY":       secret,
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_REGION":                  "us-east-1",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"ORGAUDIT_BUCKET":             "",
+		"ORGAUDIT_PREFIX":             "",
+		"ORGAUDIT_REPORT_ROLE_ARN":    "",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+func smallOrg(t *testing.T) *orgmodel.Org {
+	t.Helper()
+	org, err := orgmodel.LoadFile("../../testdata/org-small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org
+}
+
+// runCLI runs `orgaudit args…` in-process and returns its exit code and
+// output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := dispatch(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestRunAuditsEveryEntityOnce(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "run", "--out", out, "--run-id", "r1", "--include-accounts", "--progress", "none")
+	if code != exitOK {
+		t.Fatalf("exit code = %d; want %d\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	}
+	sum := readSummary(t, filepath.Join(out, "orgaudit"), "r1")
+	want := 1 + len(org.OUs) + len(org.Accounts) // root, OUs, accounts
+	if sum.Entities.Total != want || sum.Entities.Succeeded != want || len(sum.Reports) != want {
+		t.Errorf("summary entities = %+v with %d reports; want %d of each", sum.Entities, len(sum.Reports), want)
+	}
+	seen := map[string]bool{}
+	for _, r := range sum.Reports {
+		if seen[r.EntityID] {
+			t.Errorf("entity %s listed twice", r.EntityID)
+		}
+		seen[r.EntityID] = true
+		if _, err := os.Stat(filepath.Join(out, "orgaudit", r.Key)); err != nil {
+			t.Errorf("report of %s: %v", r.EntityID, err)
+		}
+	}
+	for _, s := range []string{"Run r1 of " + org.ID + ": SUCCEEDED", "ENTITIES", "report.html"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, stdout)
+		}
+	}
+}
+
+func readSummary(t *testing.T, root, runID string) *reportdoc.Summary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, reportdoc.SummaryKey(runID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s reportdoc.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+func TestRunExplainsUsersMistakes(t *testing.T) {
+	noSCP := smallOrg(t)
+	noSCP.SCPDisabled = true
+	if err := noSCP.Index(); err != nil {
+		t.Fatal(err)
+	}
+	member := smallOrg(t)
+	var memberAccount string
+	for _, a := range member.Accounts {
+		if a.ID != member.ManagementAccountID {
+			memberAccount = a.ID
+			break
+		}
+	}
+	tests := []struct {
+		name     string
+		org      *orgmodel.Org
+		creds    []sim.Credential
+		key      string // access key to use instead of test/test
+		env      map[string]string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{name: "no credentials", org: smallOrg(t), env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
+			wantCode: exitFailure, want: "no AWS credentials found: use --profile NAME"},
+		{name: "unknown access key", org: smallOrg(t), key: "AKIAUNKNOWNKEY000000",
+			wantCode: exitFailure, want: "AWS refused the credentials (InvalidClientTokenId)"},
+		{name: "not the management account", org: member,
+			creds:    []sim.Credential{{AccessKeyID: "AKIAMEMBER0000000001", SecretAccessKey: "member-secret", ARN: "arn:aws:iam::" + memberAccount + ":user/dev"}},
+			key:      "AKIAMEMBER0000000001",
+			wantCode: exitFailure, want: "is not the management account"},
+		{name: "SCPs not enabled", org: noSCP,
+			wantCode: exitFailure, want: "service control policies are not enabled on root " + noSCP.Root.ID},
+		{name: "bucket not found", org: smallOrg(t), args: []string{"--bucket", "no-such-bucket"},
+			wantCode: exitFailure, want: `bucket "no-such-bucket" does not exist`},
+		{name: "entity path does not exist", org: smallOrg(t),
+			args:     []string{"--entity-path", smallOrg(t).ID + "/" + smallOrg(t).Root.ID + "/ou-zzzz-doesnotexist"},
+			wantCode: exitUsage, want: "ou-zzzz-doesnotexist"},
+		{name: "malformed entity path", org: smallOrg(t), args: []string{"--entity-path", "not-a-path"},
+			wantCode: exitUsage, want: "entityPaths"},
+		{name: "bad flag value", org: smallOrg(t), args: []string{"--progress", "sometimes"},
+			wantCode: exitUsage, want: `--progress "sometimes": want auto, bar, log or none`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			startSim(t, sim.Options{Org: tt.org, Credentials: tt.creds, Buckets: []string{"audit-bucket"}})
+			if tt.key != "" {
+				secret := "wrong"
+				for _, c := range tt.creds {
+					if c.AccessKeyID == tt.key {
+						secret = c.SecretAccessKey
+					}
+				}
+				t.Setenv("AWS_ACCESS_KEY_ID", tt.key)
+				t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			out := t.TempDir()
+			args := append([]string{"run", "--out", out, "--progress", "none"}, tt.args...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d; want %d\nstderr: %s", code, tt.wantCode, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tt.want) {
+				t.Errorf("last stderr line = %q; want it to contain %q", last, tt.want)
+			}
+			if len(lines) > 2 {
+				t.Errorf("stderr has %d lines; want the mistake in one:\n%s", len(lines), stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q; want nothing on a failed start", stdout)
+			}
+			if tt.wantCode != exitOK {
+				if entries, _ := os.ReadDir(filepath.Join(out, "orgaudit", "runs")); len(entries) > 0 {
+					t.Errorf("a failed start wrote %d run folders; want none", len(entries))
+				}
+			}
+		})
+	}
+}
+
+// listFiles returns the files under dir, relative to it, sorted.
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
