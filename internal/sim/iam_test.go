@@ -63,7 +63,7 @@ func TestIAMThroughTheFrame(t *testing.T) {
 }
 
 func TestIAMThrottling(t *testing.T) {
-	_, url := startSim(t, sim.Options{IAMTPS: 1, IAM: iamreports.Options{TimeScale: 0.001}})
+	_, url := startSim(t, sim.Options{IAMTPS: 0.01, IAM: iamreports.Options{TimeScale: 0.001}})
 	ctx := testCtx(t)
 	client := iam.NewFromConfig(awsConfig(url, "test", "test", "", false))
 	in := &iam.GetOrganizationsAccessReportInput{JobId: aws.String("00000000-0000-0000-0000-000000000000")}
@@ -73,6 +73,6 @@ func TestIAMThrottling(t *testing.T) {
 	}
 	_, err := client.GetOrganizationsAccessReport(ctx, in)
 	if code, status := apiError(t, err); code != "Throttling" || status != http.StatusBadRequest {
-		t.Errorf("Got(second call within a second at 1 TPS) = %q %d; want %q %d", code, status, "Throttling", http.StatusBadRequest)
+		t.Errorf("Got(second call at 0.01 TPS) = %q %d; want %q %d", code, status, "Throttling", http.StatusBadRequest)
 	}
 }

@@ -407,7 +407,9 @@ func TestOrganizationsErrors(t *testing.T) {
 }
 
 func TestThrottling(t *testing.T) {
-	_, url := startSim(t, sim.Options{OrgTPS: 1, IAMTPS: 1})
+	// A slow refill, so the second call is throttled however slow the
+	// machine.
+	_, url := startSim(t, sim.Options{OrgTPS: 0.01, IAMTPS: 0.01})
 	ctx := testCtx(t)
 	org := organizations.NewFromConfig(awsConfig(url, "test", "test", "", false))
 	if _, err := org.ListRoots(ctx, &organizations.ListRootsInput{}); err != nil {
@@ -429,11 +431,14 @@ func TestThrottling(t *testing.T) {
 	}
 	// The SDK's standard retryer treats the answer as throttling and the
 	// call succeeds once the bucket refills.
+	_, url = startSim(t, sim.Options{OrgTPS: 1})
 	cfg := awsConfig(url, "test", "test", "", true)
 	cfg.Retryer = func() aws.Retryer { return retry.AddWithMaxAttempts(retry.NewStandard(), 20) }
 	retrying := organizations.NewFromConfig(cfg)
-	if _, err := retrying.ListRoots(ctx, &organizations.ListRootsInput{}); err != nil {
-		t.Errorf("ListRoots() with retries = %v", err)
+	for i := 0; i < 3; i++ {
+		if _, err := retrying.ListRoots(ctx, &organizations.ListRootsInput{}); err != nil {
+			t.Errorf("ListRoots() with retries = %v", err)
+		}
 	}
 }
 
@@ -470,7 +475,9 @@ func TestFaultInjection(t *testing.T) {
 		t.Errorf("Got(statuses) = %v; want some 200, 500 and 503 at an error rate of 0.5", statuses)
 	}
 	// The standard retryer rides over injected faults.
-	retrying := organizations.NewFromConfig(awsConfig(url, "test", "test", "", true))
+	cfg := awsConfig(url, "test", "test", "", true)
+	cfg.Retryer = func() aws.Retryer { return retry.AddWithMaxAttempts(retry.NewStandard(), 10) }
+	retrying := organizations.NewFromConfig(cfg)
 	for i := 0; i < 5; i++ {
 		if _, err := retrying.ListRoots(ctx, &organizations.ListRootsInput{}); err != nil {
 			t.Errorf("ListRoots() with retries = %v", err)
