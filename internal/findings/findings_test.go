@@ -54,11 +54,12 @@ func TestFinalizeFindings(t *testing.T) {
 		got, want any
 	}{
 		{"first entity in path order", a.Entity.ID, "ou-ab12-aaaa1111"},
-		{"unused", a.Unused, []string{"athena", "ec2", "iam", "sagemaker"}},
+		{"unused", doc.UnusedNamespaces(a), []string{"athena", "ec2", "iam", "sagemaker"}},
+		{"services table", len(doc.Services), 6},
 		{"never accessed", a.NeverAccessed, 2},
 		{"used", a.Used, 2},
 		{"listed", a.Listed, 6},
-		{"last accessed", a.LastAccessed, []LastAccess{{"athena", 91}, {"ec2", 120}}},
+		{"last accessed", a.LastAccessed, map[string]int{"athena": 91, "ec2": 120}},
 		{"scp deny", a.SCP.Deny, 3},
 		{"scp kept", a.SCP.Kept, []string{"iam"}},
 		{"scp policies", a.SCP.Policies, 1},

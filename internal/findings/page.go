@@ -13,9 +13,12 @@ import (
 // page accumulates the HTML report while Finalize walks the entries.
 type page struct {
 	rep  htmlreport.Report
+	html *htmlreport.Page
 	days int
 	col  map[string]int
 	row  []byte // scratch for a row's cells
+	// sizeHint estimates the bytes of findings.json's entities.
+	sizeHint int
 }
 
 // newPage sets up the report and its columns: every namespace any entry
@@ -34,6 +37,7 @@ func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Chan
 			return nil, fmt.Errorf("findings: %s: %w", e.Entity.Path, err)
 		}
 		buf = svcs
+		p.sizeHint += 400 + 5*len(svcs)
 		for _, sv := range svcs {
 			if _, ok := p.col[sv.Namespace]; !ok {
 				p.col[sv.Namespace] = 0
@@ -59,10 +63,39 @@ func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Chan
 	p.rep.SCPHead, p.rep.SCPTail = scpsuggest.Envelope()
 	p.rep.MaxPolicySize = scpsuggest.MaxPolicySize
 	p.rep.Changes = ch
+	var err error
+	if p.html, err = htmlreport.NewPage(&p.rep); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
-func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) {
+// services returns the columns as findings.json's services table.
+func (p *page) services() []Service {
+	out := make([]Service, len(p.rep.Services))
+	for i, s := range p.rep.Services {
+		out[i] = Service{Namespace: s.Namespace, Name: s.Name}
+	}
+	return out
+}
+
+// record converts f for findings.json.
+func (p *page) record(f EntityFindings) EntityRecord {
+	r := EntityRecord{
+		Entity: f.Entity, PolicyID: f.PolicyID, Status: f.Status, Error: f.Error, AsOf: f.AsOf,
+		Listed: f.Listed, Used: f.Used, Unused: make([]int, len(f.Unused)), NeverAccessed: f.NeverAccessed,
+		LastAccessed: make(map[string]int, len(f.LastAccessed)), SCP: f.SCP,
+	}
+	for _, l := range f.LastAccessed {
+		r.LastAccessed[l.Namespace] = l.Days
+	}
+	for i, ns := range f.Unused {
+		r.Unused[i] = p.col[ns]
+	}
+	return r
+}
+
+func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) error {
 	r := htmlreport.Row{
 		ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path,
 		PolicyID: e.PolicyID, Status: e.Status, Unused: len(f.Unused), Never: f.NeverAccessed,
@@ -84,10 +117,10 @@ func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) {
 		}
 	}
 	r.Cells = string(p.row)
-	p.rep.Rows = append(p.rep.Rows, r)
+	return p.html.Add(r)
 }
 
-func (p *page) render() ([]byte, error) { return htmlreport.Render(&p.rep) }
+func (p *page) render() ([]byte, error) { return p.html.Render() }
 
 func timeText(t *reportdoc.Time) string {
 	if t == nil {

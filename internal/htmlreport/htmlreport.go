@@ -81,11 +81,11 @@ type Report struct {
 	MaxPolicySize    int
 }
 
-// data is the compact JSON the page script reads. Rows are arrays, not
-// objects, to keep 1,000 × 450 small.
-type data struct {
+// meta is the compact JSON the page script reads, less the rows ("r"),
+// which Page encodes as they come. Rows are arrays, not objects, to keep
+// 1,000 × 450 small.
+type meta struct {
 	Services   [][2]string        `json:"s"`
-	Rows       [][]any            `json:"r"`
 	NeverDeny  []string           `json:"k"`
 	SCP        [3]any             `json:"p"`
 	UnusedDays int                `json:"u"`
@@ -97,44 +97,98 @@ var pageText string
 
 var page = template.Must(template.New("report").Parse(pageText))
 
-// Render returns the HTML page of r.
-func Render(r *Report) ([]byte, error) {
-	d := data{
+// dataMarker stands in for the data while the template runs; the data is
+// spliced in afterwards so that it is never copied through the template.
+const dataMarker = "/*orgaudit-data*/"
+
+// Page builds the HTML page one row at a time, holding each row only in its
+// encoded form: a run of 11,001 reports then costs its output size once.
+type Page struct {
+	r    Report
+	rows bytes.Buffer
+	n    int
+}
+
+// NewPage starts a page for r; r.Rows, if any, are added first.
+func NewPage(r *Report) (*Page, error) {
+	p := &Page{r: *r}
+	p.r.Rows = nil
+	for _, row := range r.Rows {
+		if err := p.Add(row); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Add appends one row.
+func (p *Page) Add(row Row) error {
+	days := row.Days
+	if days == nil {
+		days = []int{}
+	}
+	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never})
+	if err != nil {
+		return fmt.Errorf("htmlreport: encode row %s: %w", row.ID, err)
+	}
+	if p.n > 0 {
+		p.rows.WriteByte(',')
+	}
+	p.rows.Write(b)
+	p.n++
+	return nil
+}
+
+// Render returns the HTML page. It may be called once.
+func (p *Page) Render() ([]byte, error) {
+	r := &p.r
+	m := meta{
 		Services:   make([][2]string, len(r.Services)),
-		Rows:       make([][]any, len(r.Rows)),
 		NeverDeny:  r.NeverDeny,
 		SCP:        [3]any{r.SCPHead, r.SCPTail, r.MaxPolicySize},
 		UnusedDays: r.UnusedDays,
 		Changes:    r.Changes,
 	}
-	if d.NeverDeny == nil {
-		d.NeverDeny = []string{}
+	if m.NeverDeny == nil {
+		m.NeverDeny = []string{}
 	}
 	for i, s := range r.Services {
-		d.Services[i] = [2]string{s.Namespace, s.Name}
+		m.Services[i] = [2]string{s.Namespace, s.Name}
 	}
-	for i, row := range r.Rows {
-		days := row.Days
-		if days == nil {
-			days = []int{}
-		}
-		d.Rows[i] = []any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never}
-	}
-	js, err := json.Marshal(d)
+	// json.Marshal escapes <, > and & in strings, so the data cannot close
+	// the script element.
+	js, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("htmlreport: encode data: %w", err)
 	}
-	var b bytes.Buffer
-	b.Grow(len(js) + len(pageText) + 4096)
-	// json.Marshal escapes <, > and & in strings, so the data cannot close
-	// the script element; template.JS keeps html/template from quoting it
-	// as a string.
-	err = page.Execute(&b, struct {
+	var tb bytes.Buffer
+	err = page.Execute(&tb, struct {
 		*Report
 		Data template.JS
-	}{r, template.JS(js)})
+	}{r, template.JS(dataMarker)})
 	if err != nil {
 		return nil, fmt.Errorf("htmlreport: render: %w", err)
 	}
-	return b.Bytes(), nil
+	before, after, ok := bytes.Cut(tb.Bytes(), []byte(dataMarker))
+	if !ok {
+		return nil, fmt.Errorf("htmlreport: render: data marker missing")
+	}
+	out := make([]byte, 0, len(before)+len(js)+p.rows.Len()+len(after)+8)
+	out = append(out, before...)
+	out = append(out, js[:len(js)-1]...)
+	out = append(out, `,"r":[`...)
+	out = append(out, p.rows.Bytes()...)
+	out = append(out, "]}"...)
+	out = append(out, after...)
+	p.rows = bytes.Buffer{}
+	return out, nil
+}
+
+// Render returns the HTML page of r.
+func Render(r *Report) ([]byte, error) {
+	p, err := NewPage(r)
+	if err != nil {
+		return nil, err
+	}
+	return p.Render()
 }

@@ -5,8 +5,6 @@
 package scpsuggest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -65,6 +63,27 @@ type Options struct {
 	Keep []string
 }
 
+// defaultKeep is the never-deny set without Options.Keep, built once: a
+// run asks for it once per entity.
+var defaultKeep = func() map[string]bool {
+	m := make(map[string]bool, len(defaultNeverDeny))
+	for ns := range defaultNeverDeny {
+		m[ns] = true
+	}
+	return m
+}()
+
+func keepSet(opts Options) map[string]bool {
+	if len(opts.Keep) == 0 {
+		return defaultKeep
+	}
+	m := make(map[string]bool)
+	for _, ns := range NeverDeny(opts) {
+		m[ns] = true
+	}
+	return m
+}
+
 // NeverDeny returns the effective never-deny list of opts, sorted.
 func NeverDeny(opts Options) []string {
 	set := make(map[string]bool, len(defaultNeverDeny)+len(opts.Keep))
@@ -105,16 +124,32 @@ var namespacePattern = regexp.MustCompile(`^[a-z0-9-]+$`)
 // the split is greedy in that order, so the same input gives the same
 // documents.
 func Suggest(unused []string, opts Options) (Suggestion, error) {
-	keep := make(map[string]bool)
-	for _, ns := range NeverDeny(opts) {
-		keep[ns] = true
+	s, err := partition(unused, opts)
+	if err != nil {
+		return Suggestion{}, err
 	}
-	set := make(map[string]bool, len(unused))
-	for _, ns := range unused {
-		set[ns] = true
+	s.Policies = split(s.Denied)
+	return s, nil
+}
+
+// Count returns what Suggest would deny and keep and how many documents it
+// would write, without writing them.
+func Count(unused []string, opts Options) (denied int, kept []string, policies int, err error) {
+	s, err := partition(unused, opts)
+	if err != nil {
+		return 0, nil, 0, err
 	}
-	s := Suggestion{Denied: []string{}, Kept: []string{}, Policies: []string{}}
-	for ns := range set {
+	return len(s.Denied), s.Kept, len(cuts(s.Denied)), nil
+}
+
+func partition(unused []string, opts Options) (Suggestion, error) {
+	keep := keepSet(opts)
+	s := Suggestion{Denied: make([]string, 0, len(unused)), Kept: []string{}, Policies: []string{}}
+	sorted := sort.StringsAreSorted(unused)
+	for i, ns := range unused {
+		if sorted && i > 0 && unused[i-1] == ns {
+			continue
+		}
 		switch {
 		case !namespacePattern.MatchString(ns):
 			return Suggestion{}, fmt.Errorf("scpsuggest: invalid service namespace %q", ns)
@@ -124,10 +159,22 @@ func Suggest(unused []string, opts Options) (Suggestion, error) {
 			s.Denied = append(s.Denied, ns)
 		}
 	}
-	sort.Strings(s.Denied)
-	sort.Strings(s.Kept)
-	s.Policies = split(s.Denied)
+	if !sorted {
+		s.Denied = dedupSorted(s.Denied)
+		s.Kept = dedupSorted(s.Kept)
+	}
 	return s, nil
+}
+
+func dedupSorted(in []string) []string {
+	sort.Strings(in)
+	out := in[:0]
+	for i, v := range in {
+		if i == 0 || in[i-1] != v {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 const (
@@ -140,37 +187,42 @@ const (
 // to build the same documents in the browser.
 func Envelope() (head, tail string) { return docHead, docTail }
 
-// split packs the actions into as few documents as the greedy order allows.
+// cuts returns where each document starts in namespaces: the greedy
+// packing in order, as many actions per document as fit the quota.
+func cuts(namespaces []string) []int {
+	var starts []int
+	size := 0 // of the current document, without its tail
+	for i, ns := range namespaces {
+		action := len(ns) + 4 // "ns:*" quoted; namespaces need no JSON escaping
+		if len(starts) > 0 && size+1+action+len(docTail) <= MaxPolicySize {
+			size += 1 + action
+			continue
+		}
+		starts = append(starts, i)
+		size = len(docHead) + action
+	}
+	return starts
+}
+
+// split writes the documents cuts describes.
 func split(namespaces []string) []string {
-	var docs []string
-	var b bytes.Buffer
-	n := 0
-	flush := func() {
-		if n > 0 {
-			b.WriteString(docTail)
-			docs = append(docs, b.String())
+	starts := cuts(namespaces)
+	docs := make([]string, 0, len(starts))
+	for k, from := range starts {
+		to := len(namespaces)
+		if k+1 < len(starts) {
+			to = starts[k+1]
 		}
-		b.Reset()
-		n = 0
+		var b strings.Builder
+		b.WriteString(docHead)
+		for i, ns := range namespaces[from:to] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"` + ns + `:*"`)
+		}
+		b.WriteString(docTail)
+		docs = append(docs, b.String())
 	}
-	for _, ns := range namespaces {
-		action, _ := json.Marshal(ns + ":*")
-		extra := len(action)
-		if n > 0 {
-			extra++ // the comma
-		}
-		if n > 0 && b.Len()+extra+len(docTail) > MaxPolicySize {
-			flush()
-			extra = len(action)
-		}
-		if n == 0 {
-			b.WriteString(docHead)
-		} else {
-			b.WriteByte(',')
-		}
-		b.Write(action)
-		n++
-	}
-	flush()
 	return docs
 }
