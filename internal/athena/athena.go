@@ -22,8 +22,9 @@ type Column struct {
 
 // Columns lists the row's keys in order with their Athena types. Timestamps
 // are RFC 3339 strings: Athena's JSON SerDe does not parse them as
-// TIMESTAMP, so queries use from_iso8601_timestamp(). The partition keys dt
-// and run come from the object key, not from the rows.
+// TIMESTAMP, so queries use from_iso8601_timestamp(). The partition key dt
+// comes from the object key, not from the rows; run=<runId>/ folders only
+// group a run's files (run_id is a column).
 var Columns = []Column{
 	{"run_id", "string"},
 	{"organization_id", "string"},
@@ -43,7 +44,7 @@ var Columns = []Column{
 }
 
 // PartitionKeys are the table's partition columns, from the object key.
-var PartitionKeys = []Column{{"dt", "string"}, {"run", "string"}}
+var PartitionKeys = []Column{{"dt", "string"}}
 
 // Row is one line of a part file. Field order and JSON keys follow Columns.
 type Row struct {

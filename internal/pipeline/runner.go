@@ -232,7 +232,7 @@ func (r *runner) pollDue(ctx, opCtx context.Context) error {
 			}
 		case accessreport.StatusCompleted, accessreport.StatusFailed:
 			r.observe(i, now)
-			e.CreatedAt, e.CompletedAt, e.Errors = reportdoc.NewTime(st.CreatedAt), reportdoc.NewTime(st.CompletedAt), 0
+			e.CreatedAt, e.CompletedAt, e.Errors, e.SentAt = reportdoc.NewTime(st.CreatedAt), reportdoc.NewTime(st.CompletedAt), 0, 0
 			delete(r.running, i)
 			delete(r.nextPoll, i)
 			delete(r.lastSeen, i)
