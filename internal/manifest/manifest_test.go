@@ -50,7 +50,12 @@ func TestSaveLoad(t *testing.T) {
 			{ID: "ou-2", Type: reportdoc.TypeOU, Path: "o-abcdefghij/r-ab12/ou-2", State: StateFailed, Error: &reportdoc.Error{Code: "X", Message: "m"}},
 			{ID: "ou-3", Type: reportdoc.TypeOU, Path: "o-abcdefghij/r-ab12/ou-3", State: StateCompleted},
 			storedEntity(1),
-			func() Entity { e := storedEntity(2); e.Error = &reportdoc.Error{Code: "ServiceFailure"}; e.Digest = nil; return e }(),
+			func() Entity {
+				e := storedEntity(2)
+				e.Error = &reportdoc.Error{Code: "ServiceFailure"}
+				e.Digest = nil
+				return e
+			}(),
 		})
 	if err := m.Save(ctx, store); err != nil {
 		t.Fatal(err)
