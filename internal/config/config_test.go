@@ -64,3 +64,13 @@ func TestFromEnvErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestFromEnvOptionalBucket(t *testing.T) {
+	c, err := FromEnvOptionalBucket(env(map[string]string{EnvUnusedDays: "7"}))
+	if err != nil || c.Bucket != "" || c.UnusedDays != 7 {
+		t.Errorf("Got(FromEnvOptionalBucket) = %+v, %v; want no bucket, 7 days", c, err)
+	}
+	if _, err := FromEnvOptionalBucket(env(map[string]string{EnvUnusedDays: "x"})); err == nil {
+		t.Errorf("Got(FromEnvOptionalBucket bad days) = nil error; want one")
+	}
+}
