@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -17,6 +18,9 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if limit, ok := config.LambdaMemoryLimit(os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	cfg, err := config.FromEnv(os.Getenv)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())

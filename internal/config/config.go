@@ -174,3 +174,19 @@ func boolVar(get func(string) string, name string) (bool, error) {
 	}
 	return b, nil
 }
+
+// LambdaMemoryLimit returns a soft memory limit for the Go runtime of a
+// function: 80% of its memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB), so
+// the garbage collector works harder before the function runs out, rather
+// than letting the heap double. ok is false outside Lambda or when
+// GOMEMLIMIT is set.
+func LambdaMemoryLimit(getenv func(string) string) (limit int64, ok bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	mb, err := strconv.Atoi(strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")))
+	if err != nil || mb <= 0 {
+		return 0, false
+	}
+	return int64(mb) << 20 * 8 / 10, true
+}

@@ -74,3 +74,21 @@ func TestFromEnvOptionalBucket(t *testing.T) {
 		t.Errorf("Got(FromEnvOptionalBucket bad days) = nil error; want one")
 	}
 }
+
+func TestLambdaMemoryLimit(t *testing.T) {
+	tests := []struct {
+		env    map[string]string
+		want   int64
+		wantOK bool
+	}{
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}, 128 << 20 * 8 / 10, true},
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "GOMEMLIMIT": "100MiB"}, 0, false},
+		{map[string]string{}, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := LambdaMemoryLimit(env(tt.env))
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("Got(LambdaMemoryLimit(%v)) = %d, %v; want %d, %v", tt.env, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
