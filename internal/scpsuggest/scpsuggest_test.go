@@ -274,3 +274,18 @@ func TestSuggestionsPassCFNLint(t *testing.T) {
 		t.Fatalf("Got(cfn-lint on a broken policy) = success; want a failure\n%s", out)
 	}
 }
+
+// TestNeverDenyIsDocumented keeps docs/findings.md's table in step with the
+// default list: each namespace with its reason.
+func TestNeverDenyIsDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/findings.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range DefaultNeverDeny() {
+		row := fmt.Sprintf("| `%s` | %s |", nd[0], nd[1])
+		if !strings.Contains(string(b), row) {
+			t.Errorf("Got(docs/findings.md) without %q; want the row", row)
+		}
+	}
+}
