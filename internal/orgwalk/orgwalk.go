@@ -105,6 +105,10 @@ type Walker struct {
 	// OnRetry, when set, is called for every throttled or failed call
 	// that is retried (progress counters).
 	OnRetry func(err error)
+	// ByTargetMax is the number of targets up to which Attachments asks
+	// per target (ListPoliciesForTarget) rather than per policy; 0 means
+	// 50, negative means always per policy.
+	ByTargetMax int
 }
 
 func (w *Walker) workers() int {
@@ -257,17 +261,21 @@ func (w *Walker) AddAccounts(ctx context.Context, o *Org, parentIDs []string) er
 	return nil
 }
 
-// byTargetThreshold is the number of targets above which Attachments asks
+// defaultByTargetMax is the number of targets above which Attachments asks
 // per policy (ListPolicies, ListTargetsForPolicy) rather than per target
 // (ListPoliciesForTarget): an organization has far fewer SCPs than
 // entities, so for a whole-organization run that is far fewer calls.
-const byTargetThreshold = 50
+const defaultByTargetMax = 50
 
 // Attachments returns, for each of targets (entity ids), the ids of the
 // service control policies attached directly to it, sorted. Targets without
 // a policy have no key.
 func (w *Walker) Attachments(ctx context.Context, targets []string) (map[string][]string, error) {
-	if len(targets) <= byTargetThreshold {
+	limit := w.ByTargetMax
+	if limit == 0 {
+		limit = defaultByTargetMax
+	}
+	if len(targets) <= limit {
 		return w.attachmentsByTarget(ctx, targets)
 	}
 	return w.attachmentsByPolicy(ctx, targets)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -47,23 +48,31 @@ func TestIncludeAccounts(t *testing.T) {
 
 func TestIncludePolicies(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
-	ctx := testCtx(t)
-	e.run(ctx, `{"includeAccounts":true,"includePolicies":true}`, "with-policies")
-	scope := expectScope(e.org, true, true)
-	policies := 0
-	for k := range scope {
-		if k.policy != "" {
-			policies++
-			if k.id == e.org.ManagementAccountID {
-				t.Errorf("Got(policy report %s for the management account); want none", k)
+	// Both ways of finding the attached SCPs: per policy (large runs) and
+	// per target (a few entities).
+	for _, byTargetMax := range []int{-1, 1000} {
+		t.Run(fmt.Sprintf("byTargetMax=%d", byTargetMax), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{})
+			e.p.walker.ByTargetMax = byTargetMax
+			ctx := testCtx(t)
+			e.run(ctx, `{"includeAccounts":true,"includePolicies":true}`, "with-policies")
+			scope := expectScope(e.org, true, true)
+			policies := 0
+			for k := range scope {
+				if k.policy != "" {
+					policies++
+					if k.id == e.org.ManagementAccountID {
+						t.Errorf("Got(policy report %s for the management account); want none", k)
+					}
+				}
 			}
-		}
+			if policies == 0 {
+				t.Fatalf("the test organization has no SCP attachments")
+			}
+			e.verify(ctx, "with-policies", scope, nil)
+		})
 	}
-	if policies == 0 {
-		t.Fatalf("the test organization has no SCP attachments")
-	}
-	e.verify(ctx, "with-policies", scope, nil)
 }
 
 // TestIncludePoliciesByTarget covers the per-target SCP lookup used for a

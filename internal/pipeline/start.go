@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
+	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/orgwalk"
 	"github.com/orgaudit/orgaudit/internal/runinput"
@@ -96,7 +98,17 @@ var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 // newRun walks the organization and builds the manifest of a new run.
 // Paths that are not this organization's entities are InvalidInput.
 func (p *Pipeline) newRun(ctx context.Context, in runinput.Input) (*manifest.Manifest, error) {
-	org, err := p.walker.Tree(ctx)
+	walker := *p.walker // a copy whose OnRetry counts for this run
+	throttled := 0
+	var mu sync.Mutex
+	walker.OnRetry = func(err error) {
+		if backoff.IsThrottle(err) {
+			mu.Lock()
+			throttled++
+			mu.Unlock()
+		}
+	}
+	org, err := walker.Tree(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +116,13 @@ func (p *Pipeline) newRun(ctx context.Context, in runinput.Input) (*manifest.Man
 	if len(in.EntityPaths) == 0 {
 		scope = append(scope, org.Entities...) // the root and every OU
 		if in.IncludeAccounts {
-			if err := p.walker.AddAccounts(ctx, org, ids(org.Entities)); err != nil {
+			if err := walker.AddAccounts(ctx, org, ids(org.Entities)); err != nil {
 				return nil, err
 			}
 			scope = org.Entities
 		}
 	} else {
-		listed, err := p.resolvePaths(ctx, org, in.EntityPaths)
+		listed, err := resolvePaths(ctx, &walker, org, in.EntityPaths)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +134,7 @@ func (p *Pipeline) newRun(ctx context.Context, in runinput.Input) (*manifest.Man
 					parents = append(parents, e.ID)
 				}
 			}
-			if err := p.walker.AddAccounts(ctx, org, parents); err != nil {
+			if err := walker.AddAccounts(ctx, org, parents); err != nil {
 				return nil, err
 			}
 			inScope := map[string]bool{}
@@ -144,7 +156,7 @@ func (p *Pipeline) newRun(ctx context.Context, in runinput.Input) (*manifest.Man
 				targets = append(targets, e.ID)
 			}
 		}
-		if attached, err = p.walker.Attachments(ctx, targets); err != nil {
+		if attached, err = walker.Attachments(ctx, targets); err != nil {
 			return nil, err
 		}
 	}
@@ -170,11 +182,13 @@ func (p *Pipeline) newRun(ctx context.Context, in runinput.Input) (*manifest.Man
 		UnusedDays:        in.UnusedDays,
 		MaxConcurrentJobs: in.MaxConcurrentJobs,
 	}
-	return manifest.New(in.RunID, org.ID, org.ManagementAccountID, settings, p.now(), entities), nil
+	m := manifest.New(in.RunID, org.ID, org.ManagementAccountID, settings, p.now(), entities)
+	m.Throttled = throttled
+	return m, nil
 }
 
 // resolvePaths returns the entities the paths name, in input order.
-func (p *Pipeline) resolvePaths(ctx context.Context, org *orgwalk.Org, paths []string) ([]orgwalk.Entity, error) {
+func resolvePaths(ctx context.Context, walker *orgwalk.Walker, org *orgwalk.Org, paths []string) ([]orgwalk.Entity, error) {
 	var out []orgwalk.Entity
 	for i, path := range paths {
 		field := fmt.Sprintf("entityPaths[%d]", i)
@@ -186,7 +200,7 @@ func (p *Pipeline) resolvePaths(ctx context.Context, org *orgwalk.Org, paths []s
 			// An account path: list the accounts of its parent once.
 			cut := strings.LastIndexByte(path, '/')
 			if parent, found := org.ByPath(path[:cut]); found && parent.Type != orgwalk.TypeAccount && accountIDRE.MatchString(path[cut+1:]) {
-				if err := p.walker.AddAccounts(ctx, org, []string{parent.ID}); err != nil {
+				if err := walker.AddAccounts(ctx, org, []string{parent.ID}); err != nil {
 					return nil, err
 				}
 				e, ok = org.ByPath(path)
