@@ -385,3 +385,20 @@ func TestFailurePath(t *testing.T) {
 		t.Errorf("Got(Store failure without manifest) = %+v, %v; want done", s, err)
 	}
 }
+
+// TestStuckJob: a job that never finishes is started again once, then its
+// entity fails with JobTimedOut; the run still ends.
+func TestStuckJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) {
+		o.IAM.Latency = func(int) time.Duration { return time.Hour }
+	}})
+	e.p.tune.jobTimeout = 100 * time.Millisecond
+	ctx := testCtx(t)
+	st := e.run(ctx, `{"entityPaths":["`+e.org.ID+"/"+e.org.Root.ID+`"]}`, "stuck")
+	if st.Failed != 1 {
+		t.Errorf("Got(state) = %+v; want the one entity failed", st)
+	}
+	root, _ := e.org.Node(e.org.Root.ID)
+	e.verify(ctx, "stuck", map[scopeKey]orgmodel.Node{{root.ID, ""}: root}, map[scopeKey]string{{root.ID, ""}: "JobTimedOut"})
+}

@@ -361,7 +361,10 @@ func (e *env) verify(ctx context.Context, runID string, scope map[scopeKey]orgmo
 		e.t.Errorf("Got(summary reports) = %d; want %d", len(s.Reports), len(scope))
 	}
 	wantStatus := reportdoc.RunSucceeded
-	if len(failed) > 0 {
+	switch {
+	case len(failed) == len(scope):
+		wantStatus = reportdoc.RunFailed
+	case len(failed) > 0:
 		wantStatus = reportdoc.RunPartial
 	}
 	if s.Status != wantStatus || s.Entities.Total != len(scope) || s.Entities.Failed != len(failed) || s.Entities.Succeeded != len(scope)-len(failed) || len(s.Errors) != len(failed) {

@@ -103,7 +103,8 @@ type tuning struct {
 	partRows      int           // rows per Athena part file (about)
 	transientMax  int           // consecutive transient failures before a step gives up
 	backoff       backoff.Policy
-	writers       int // parallel report writes in the failure path
+	writers       int           // parallel report writes in the failure path
+	jobTimeout    time.Duration // a job running longer is given up (started again once)
 }
 
 var defaultTuning = tuning{
@@ -116,6 +117,7 @@ var defaultTuning = tuning{
 	transientMax:  6,
 	backoff:       backoff.Policy{Base: 500 * time.Millisecond, Cap: 30 * time.Second},
 	writers:       16,
+	jobTimeout:    30 * time.Minute,
 }
 
 // New returns a pipeline for cfg.

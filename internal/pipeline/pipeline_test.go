@@ -1,12 +1,15 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orgaudit/orgaudit/internal/catalog"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
 func TestNestedOrganization(t *testing.T) {
@@ -123,4 +126,42 @@ func TestEntityPathsWithAccounts(t *testing.T) {
 		t.Fatalf("the chosen OU has too few accounts: %d", len(scope))
 	}
 	e.verify(ctx, "one-ou", scope, nil)
+}
+
+// TestLatestAndChanges: the second run compares itself with the first
+// (the run latest.json pointed to) and moves latest.json; finishing an
+// older run again does not move it back.
+func TestLatestAndChanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	e.run(ctx, `{}`, "day-1")
+	if o := e.outcome(ctx, "day-1"); o.summary.Changes != nil {
+		t.Errorf("Got(changes of the first run) = %+v; want none", o.summary.Changes)
+	}
+	e.now = e.now.Add(24 * time.Hour)
+	e.run(ctx, `{}`, "day-2")
+	o := e.outcome(ctx, "day-2")
+	if o.summary.Changes == nil || o.summary.Changes.PreviousRunID != "day-1" {
+		t.Errorf("Got(changes of the second run) = %+v; want them against day-1", o.summary.Changes)
+	} else if o.summary.Changes.Totals.Compared != len(o.summary.Reports) {
+		t.Errorf("Got(compared) = %d; want %d", o.summary.Changes.Totals.Compared, len(o.summary.Reports))
+	}
+	if o.manifest.PreviousRunID != "day-1" {
+		t.Errorf("Got(previousRunId) = %q; want day-1", o.manifest.PreviousRunID)
+	}
+	latest := func() reportdoc.Latest {
+		var l reportdoc.Latest
+		if err := json.Unmarshal(e.read(ctx, reportdoc.LatestKey), &l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := latest(); l.RunID != "day-2" || l.SummaryKey != reportdoc.SummaryKey("day-2") || !l.CompletedAt.Equal(e.now) {
+		t.Errorf("Got(latest) = %+v; want day-2", l)
+	}
+	e.run(ctx, `{"runId":"day-1"}`, "day-1-again")
+	if l := latest(); l.RunID != "day-2" {
+		t.Errorf("Got(latest after finishing day-1 again) = %s; want day-2 kept", l.RunID)
+	}
 }

@@ -224,6 +224,10 @@ func (r *runner) pollDue(ctx, opCtx context.Context) error {
 		}
 		switch st.Status {
 		case accessreport.StatusInProgress:
+			if e.SentAt > 0 && now.Sub(time.UnixMilli(e.SentAt)) > r.p.tune.jobTimeout {
+				r.stuckJob(i)
+				continue
+			}
 			r.floor = max(r.floor*9/10, r.p.tune.pollFloor)
 			r.lastSeen[i] = now
 			r.nextPoll[i] = now.Add(r.pollInterval(e, now))
@@ -263,6 +267,19 @@ func (r *runner) lostJob(i int, err error) {
 	}
 	r.fail(i, &reportdoc.Error{Code: accessreport.CodeNoSuchEntity, Message: fmt.Sprintf(
 		"report job %s is not readable by this principal (created by another principal, or expired) after %d attempts: %v", e.JobID, e.Attempts, err)})
+}
+
+// stuckJob handles a job still IN_PROGRESS long after any job should
+// have finished (IAM's take 1–8 s): it is started again once, then the
+// entity fails, so a run always ends.
+func (r *runner) stuckJob(i int) {
+	e := &r.m.Entities[i]
+	if e.Attempts < 2 {
+		r.entityLog(i).Warn("report job still in progress after the time limit; starting a new one", "job_id", e.JobID, "limit", r.p.tune.jobTimeout.String())
+		r.requeue(i)
+		return
+	}
+	r.fail(i, &reportdoc.Error{Code: "JobTimedOut", Message: fmt.Sprintf("report job %s was still IN_PROGRESS after %s (attempt %d)", e.JobID, r.p.tune.jobTimeout, e.Attempts)})
 }
 
 // pollInterval is the wait before the next poll of a job still in

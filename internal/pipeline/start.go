@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -33,7 +34,7 @@ func (p *Pipeline) Start(ctx context.Context, ev StartEvent) (State, error) {
 		}
 		log.Info("resuming run", "entities", len(m.Entities))
 	case manifest.IsNotFound(err):
-		m, err = p.newRun(ctx, in)
+		m, err = p.newRun(ctx, in, log)
 		if err != nil {
 			var inv *runinput.InvalidInput
 			if errors.As(err, &inv) {
@@ -97,8 +98,9 @@ var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 
 // newRun walks the organization and builds the manifest of a new run.
 // Paths that are not this organization's entities are InvalidInput.
-func (p *Pipeline) newRun(ctx context.Context, in runinput.Input) (*manifest.Manifest, error) {
-	walker := *p.walker // a copy whose OnRetry counts for this run
+func (p *Pipeline) newRun(ctx context.Context, in runinput.Input, log *slog.Logger) (*manifest.Manifest, error) {
+	walker := *p.walker // a copy that logs and counts for this run
+	walker.Logger = log
 	throttled := 0
 	var mu sync.Mutex
 	walker.OnRetry = func(err error) {
