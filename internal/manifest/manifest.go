@@ -85,6 +85,9 @@ type Manifest struct {
 	// JobMillis is the learned typical job duration (an exponentially
 	// weighted average), carried from step to step to pace the polls.
 	JobMillis int64 `json:"jobMillis,omitempty"`
+	// LimitedSince is when IAM began refusing new jobs with 409 (Unix
+	// milliseconds); zero when the last Generate succeeded.
+	LimitedSince int64 `json:"limitedSince,omitempty"`
 	// RunError is the error that failed the run (the state machine's
 	// Catch), when it failed.
 	RunError *reportdoc.Error `json:"runError,omitempty"`

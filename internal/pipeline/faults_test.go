@@ -402,3 +402,26 @@ func TestStuckJob(t *testing.T) {
 	root, _ := e.org.Node(e.org.Root.ID)
 	e.verify(ctx, "stuck", map[scopeKey]orgmodel.Node{{root.ID, ""}: root}, map[scopeKey]string{{root.ID, ""}: "JobTimedOut"})
 }
+
+// TestLimitHeldByOthers: when another principal's job holds IAM's limit
+// for longer than a job may take, the run gives up on what it could not
+// start instead of waiting forever.
+func TestLimitHeldByOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) {
+		o.IAM.Latency = func(int) time.Duration { return time.Hour }
+	}})
+	e.p.tune.jobTimeout = 200 * time.Millisecond
+	ctx := testCtx(t)
+	// Someone else's long job holds the account's only slot.
+	other, _ := e.pipeline(e.cfg, "test", "test")
+	if _, err := other.reports.Generate(ctx, e.org.ID+"/"+e.org.Root.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	ou, _ := e.org.Node(e.org.OUs[0].ID)
+	st := e.run(ctx, `{"entityPaths":["`+ou.Path+`"]}`, "blocked")
+	if st.Failed != 1 || st.Throttled == 0 {
+		t.Errorf("Got(state) = %+v; want the entity failed after 409s", st)
+	}
+	e.verify(ctx, "blocked", map[scopeKey]orgmodel.Node{{ou.ID, ""}: ou}, map[scopeKey]string{{ou.ID, ""}: accessreport.CodeLimitExceeded})
+}

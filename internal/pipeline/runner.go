@@ -122,6 +122,15 @@ func (r *runner) fail(i int, e *reportdoc.Error) {
 	r.entityLog(i).Warn("report failed", "code", e.Code, "message", e.Message)
 }
 
+// failQueued fails every queued entity: the run cannot start jobs.
+func (r *runner) failQueued(e *reportdoc.Error) {
+	for i := range r.m.Entities {
+		if r.m.Entities[i].State == manifest.StateQueued {
+			r.fail(i, e)
+		}
+	}
+}
+
 // transient records a transient failure about entity i; too many in a row
 // fail it. It returns the delay before trying again.
 func (r *runner) transient(i int, what string, err error) time.Duration {
@@ -168,6 +177,14 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 				// crash forgot): wait for it, a little longer each time.
 				r.m.Throttled++
 				r.dirty = true
+				if r.m.LimitedSince == 0 {
+					r.m.LimitedSince = now.UnixMilli()
+				}
+				if len(r.running) == 0 && now.Sub(time.UnixMilli(r.m.LimitedSince)) > r.p.tune.jobTimeout {
+					r.failQueued(&reportdoc.Error{Code: accessreport.CodeLimitExceeded, Message: fmt.Sprintf(
+						"IAM refused new report jobs for more than %s while this run had none running: other jobs hold the account's limit", r.p.tune.jobTimeout)})
+					return nil
+				}
 				r.notBefore = now.Add(r.limitDelay())
 				r.limitStreak++
 				r.entityLog(i).Info("report job limit reached; backing off", "retry_in", r.notBefore.Sub(now).String())
@@ -180,7 +197,7 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 				continue
 			}
 		}
-		r.limitStreak = 0
+		r.limitStreak, r.m.LimitedSince = 0, 0
 		e.State, e.JobID, e.SentAt, e.Errors = manifest.StateRunning, jobID, now.UnixMilli(), 0
 		e.Attempts++
 		r.running[i] = true
