@@ -1,0 +1,415 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/orgaudit/orgaudit/internal/deploytest"
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
+)
+
+const (
+	region    = "us-east-1"
+	stackName = "orgaudit"
+	// testBucket is the bucket the stack "creates" (BucketName empty).
+	testBucket = "orgaudit-e2e-audit"
+	// simTimeScale makes the simulator's 1-8 s report jobs take 10-80 ms.
+	simTimeScale = "0.01"
+	// waitMillis replaces the Wait state's waitSeconds, and retryMillis
+	// every Retry interval: the loop and the retries run as defined, only
+	// faster.
+	waitMillis  = 50
+	retryMillis = 100
+	// executionTimeout bounds one execution on local-sfn.
+	executionTimeout = 90 * time.Second
+)
+
+// stackOptions describe one local deployment.
+type stackOptions struct {
+	orgFile string
+	simArgs []string          // extra `orgaudit sim` flags (faults, throttling)
+	params  map[string]string // template parameter overrides
+	motoS3  bool              // S3 on moto_server instead of the simulator
+	// functions replaces the template's functions with the echo function
+	// (the wiring test); nil runs the real bootstraps.
+	echo bool
+}
+
+// stack is orgaudit deployed on this machine: the simulator (and moto),
+// one runtime emulator per function, a Lambda Invoke API in front of them,
+// and the rendered state machine definition.
+type stack struct {
+	org        *orgmodel.Org
+	simURL     string
+	s3URL      string
+	bucket     string
+	prefix     string
+	unusedDays string
+	functions  map[string]functionConfig
+	front      *lambdaFront
+	frontURL   string
+	definition string // rendered definition file
+	s3         *s3.Client
+}
+
+// deploy starts a stack for one test; everything stops when the test ends.
+func deploy(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	bin := build(t)
+	var moto string
+	if opts.motoS3 {
+		moto = motoServer(t)
+	}
+	orgFile := opts.orgFile
+	if !filepath.IsAbs(orgFile) {
+		orgFile = filepath.Join(repoRoot, orgFile)
+	}
+	org, err := orgmodel.LoadFile(orgFile)
+	if err != nil {
+		t.Fatalf("load %s: %v", orgFile, err)
+	}
+	st := &stack{org: org, bucket: testBucket}
+
+	simArgs := []string{bin.orgaudit, "sim", "--listen", "127.0.0.1:0", "--org", orgFile, "--time-scale", simTimeScale, "--log-level", "warn"}
+	if !opts.motoS3 {
+		simArgs = append(simArgs, "--bucket", testBucket)
+	}
+	sim := startProc(t, "orgaudit sim", baseEnv(), append(simArgs, opts.simArgs...)...)
+	st.simURL = waitLine(t, sim, "orgaudit simulator listening on ", 20*time.Second)
+	st.s3URL = st.simURL
+
+	if opts.motoS3 {
+		addr := freeAddr(t)
+		host, port, _ := strings.Cut(addr, ":")
+		m := startProc(t, "moto_server", baseEnv(), moto, "-H", host, "-p", port)
+		waitTCP(t, m, addr, 30*time.Second)
+		st.s3URL = "http://" + addr
+	}
+	st.s3 = s3.New(s3.Options{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(st.s3URL),
+		UsePathStyle: true,
+	})
+	if opts.motoS3 {
+		if _, err := st.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(testBucket)}); err != nil {
+			t.Fatalf("create bucket on moto_server: %v", err)
+		}
+	}
+
+	tp, err := loadTemplate(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment{tp: tp, params: opts.params, account: org.ManagementAccountID, region: region, bucket: testBucket, stackName: stackName}
+	st.prefix, _ = d.param("Prefix")
+	st.unusedDays, _ = d.param("UnusedDays")
+
+	st.front = &lambdaFront{routes: map[string]string{}}
+	st.functions = map[string]functionConfig{}
+	for _, id := range tp.functions() {
+		fc, err := d.function(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.functions[id] = fc
+		bootstrap := bin.bootstraps[id]
+		if opts.echo {
+			bootstrap = bin.echo
+		}
+		st.front.routes[fc.Name] = startFunction(t, bin.rie, bootstrap, fc, st.simURL, s3Override(opts.motoS3, st.s3URL))
+	}
+	srv := httptest.NewServer(st.front)
+	t.Cleanup(srv.Close)
+	st.frontURL = srv.URL
+
+	subs, err := d.substitutions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, err := tp.definitionPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot, uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := deploytest.RenderDefinition(raw, subs)
+	if err != nil {
+		t.Fatalf("render %s: %v", uri, err)
+	}
+	st.definition = filepath.Join(t.TempDir(), "auditor.asl.json")
+	if err := os.WriteFile(st.definition, rendered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func s3Override(moto bool, url string) string {
+	if moto {
+		return url
+	}
+	return ""
+}
+
+// baseEnv is the environment of every process the tests start: a PATH and
+// nothing of the developer's AWS setup.
+func baseEnv() []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"AWS_CONFIG_FILE=" + os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"TZ=:UTC",
+	}
+}
+
+// startFunction runs one function's bootstrap under the Lambda Runtime
+// Interface Emulator with the template's environment and the AWS settings
+// Lambda would give it (region, credentials), its endpoints pointed at the
+// simulator (S3 at s3URL when set), and returns its invoke URL.
+func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simURL, s3URL string) string {
+	t.Helper()
+	env := baseEnv()
+	// Lambda's own variables; the emulator reads the timeout from here.
+	env = append(env,
+		"AWS_LAMBDA_FUNCTION_NAME="+fc.Name,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+fc.Timeout,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+fc.MemorySize,
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"AWS_REGION="+region, "AWS_DEFAULT_REGION="+region,
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_ENDPOINT_URL="+simURL,
+	)
+	if s3URL != "" {
+		env = append(env, "AWS_ENDPOINT_URL_S3="+s3URL)
+	}
+	for k, v := range fc.Env {
+		env = append(env, k+"="+v)
+	}
+	addr, apiAddr := freeAddr(t), freeAddr(t)
+	p := startProc(t, fc.LogicalID+" (aws-lambda-rie)", env, rie,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", apiAddr,
+		bootstrap)
+	waitTCP(t, p, addr, 20*time.Second)
+	return "http://" + addr + "/2015-03-31/functions/function/invocations"
+}
+
+// invocation is one Invoke the front passed to a function.
+type invocation struct {
+	Function      string // physical function name
+	Payload       json.RawMessage
+	Response      json.RawMessage
+	FunctionError string // "Unhandled" for a function error
+}
+
+// lambdaFront serves the Lambda Invoke API (POST
+// /2015-03-31/functions/{FunctionName}/invocations) for the functions of a
+// stack, passing each call to the function's runtime emulator. The emulator
+// answers a function error with status 200 and the error document but
+// without Lambda's X-Amz-Function-Error header; the front adds it, so the
+// state machine runner sees the errorType as Step Functions does.
+type lambdaFront struct {
+	routes map[string]string // function name -> emulator invoke URL
+
+	mu    sync.Mutex
+	calls []invocation
+}
+
+func (f *lambdaFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/2015-03-31/functions/")
+	name, ok2 := strings.CutSuffix(rest, "/invocations")
+	if !ok || !ok2 || r.Method != http.MethodPost {
+		http.Error(w, `{"Type":"User","message":"not a Lambda Invoke request"}`, http.StatusBadRequest)
+		return
+	}
+	name, err := url.PathUnescape(name)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// FunctionName may be a name or an ARN (arn:aws:lambda:…:function:name).
+	if i := strings.Index(name, ":function:"); i >= 0 {
+		name = name[i+len(":function:"):]
+	}
+	target, ok := f.routes[name]
+	if !ok {
+		w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"Type":"User","Message":"Function not found: %s"}`, name)
+		return
+	}
+	payload, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, target, bytes.NewReader(payload))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.Header().Set("X-Amzn-ErrorType", "ServiceException")
+		http.Error(w, `{"Type":"Service","Message":"invoke emulator: `+err.Error()+`"}`, http.StatusBadGateway)
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	result, fnErr := lambdaResult(resp.StatusCode, body)
+	f.mu.Lock()
+	f.calls = append(f.calls, invocation{Function: name, Payload: payload, Response: result, FunctionError: fnErr})
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	if fnErr != "" {
+		w.Header().Set("X-Amz-Function-Error", fnErr)
+	}
+	w.Write(result)
+}
+
+// lambdaResult turns the emulator's answer into Lambda's: the result, or the
+// error document and "Unhandled". A timed-out or crashed runtime becomes the
+// error Lambda reports for it (Sandbox.Timedout, Runtime.ExitError).
+func lambdaResult(status int, body []byte) (json.RawMessage, string) {
+	errDoc := func(typ, msg string) json.RawMessage {
+		b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": msg})
+		return b
+	}
+	switch {
+	case status != http.StatusOK:
+		return errDoc("Runtime.ExitError", fmt.Sprintf("runtime failed (emulator status %d): %s", status, bytes.TrimSpace(body))), "Unhandled"
+	case bytes.HasPrefix(body, []byte("Task timed out after")):
+		return errDoc("Sandbox.Timedout", string(body)), "Unhandled"
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) == nil && doc["errorType"] != nil && doc["errorMessage"] != nil {
+		extra := false
+		for k := range doc {
+			extra = extra || (k != "errorType" && k != "errorMessage" && k != "stackTrace")
+		}
+		if !extra {
+			return body, "Unhandled"
+		}
+	}
+	return body, ""
+}
+
+// invocations returns the calls so far.
+func (f *lambdaFront) invocations() []invocation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]invocation(nil), f.calls...)
+}
+
+// execution is the outcome of one state machine execution on local-sfn.
+type execution struct {
+	name      string
+	succeeded bool
+	// errorText is local-sfn's account of a failed execution (the failing
+	// error's "<errorType>: <message>", or a Fail state's cause).
+	errorText string
+	output    string // everything local-sfn printed
+	took      time.Duration
+}
+
+// execute runs one execution of the rendered definition on local-sfn with
+// input as the execution input and name as the execution name. The Task
+// states invoke the stack's functions through the Lambda Invoke API of the
+// front; waits and retry intervals are shortened.
+func (st *stack) execute(t *testing.T, name, input string) execution {
+	t.Helper()
+	node, localSFN := nodeTools(t)
+	raw, err := os.ReadFile(st.definition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def struct {
+		States map[string]struct {
+			Type  string `json:"Type"`
+			Retry []any  `json:"Retry"`
+		} `json:"States"`
+	}
+	if err := json.Unmarshal(raw, &def); err != nil {
+		t.Fatalf("definition: %v", err)
+	}
+	args := []string{node, localSFN, "-f", st.definition,
+		"--context", fmt.Sprintf(`{"Execution":{"Name":%q}}`, name)}
+	for stateName, s := range def.States {
+		if s.Type == "Wait" {
+			args = append(args, "-w", fmt.Sprintf("%s:%d", stateName, waitMillis))
+		}
+		if len(s.Retry) > 0 {
+			args = append(args, "-r", fmt.Sprintf("%s:%d", stateName, retryMillis))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), executionTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(baseEnv(),
+		"AWS_ENDPOINT_URL_LAMBDA="+st.frontURL,
+		"AWS_REGION="+region,
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+	)
+	// local-sfn reads the execution input from stdin when it is not a
+	// terminal, one JSON document per line.
+	cmd.Stdin = strings.NewReader(input + "\n")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err = cmd.Run()
+	ex := execution{name: name, output: out.String(), took: time.Since(start)}
+	t.Logf("execution %s of %s: %v, %s", name, input, ex.took.Round(time.Millisecond), strings.TrimSpace(lastLine(ex.output)))
+	if ctx.Err() != nil {
+		t.Fatalf("execution %s did not finish within %v\n%s", name, executionTimeout, ex.output)
+	}
+	code, ran := exitCode(err)
+	switch {
+	case !ran:
+		t.Fatalf("run local-sfn: %v", err)
+	case code == 0:
+		ex.succeeded = true
+	case code == 2:
+		// Exit code 2: the execution failed; local-sfn prints why.
+		const lead = "Execution has failed with the following error: "
+		i := strings.LastIndex(ex.output, lead)
+		if i < 0 {
+			t.Fatalf("local-sfn exited 2 without saying why:\n%s", ex.output)
+		}
+		ex.errorText = strings.TrimSpace(ex.output[i+len(lead):])
+	default:
+		// Exit code 1: the definition or the options were refused.
+		t.Fatalf("local-sfn exited %d before running the execution:\n%s", code, ex.output)
+	}
+	return ex
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
