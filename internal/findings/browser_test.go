@@ -236,6 +236,17 @@ func TestReportInBrowser(t *testing.T) {
 		if !slices.Equal(docs, want.Policies) {
 			t.Errorf("Got(page SCP) = %q; want %q", docs, want.Policies)
 		}
+		// Copy puts the document on the clipboard (the clipboard API, or the
+		// fallback when a file:// page may not use it).
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#detail button.copy`)))
+		// The outcome arrives asynchronously and shows for 1.5 s.
+		got := "Copy"
+		for deadline := time.Now().Add(3 * time.Second); got == "Copy" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			got = eval[string](t, ctx, `document.querySelector("#detail button.copy").textContent`)
+		}
+		if got != "Copied" {
+			t.Errorf("Got(copy button after click) = %q; want \"Copied\"", got)
+		}
 		changes, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("changes-body")))
 		if err != nil {
 			t.Fatal(err)
