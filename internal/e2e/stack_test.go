@@ -57,6 +57,7 @@ type stackOptions struct {
 // and the rendered state machine definition.
 type stack struct {
 	org        *orgmodel.Org
+	simFlags   []string // the scenario's extra simulator flags
 	simURL     string
 	s3URL      string
 	bucket     string
@@ -85,7 +86,7 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatalf("load %s: %v", orgFile, err)
 	}
-	st := &stack{org: org, bucket: testBucket}
+	st := &stack{org: org, bucket: testBucket, simFlags: opts.simArgs}
 
 	simArgs := []string{bin.orgaudit, "sim", "--listen", "127.0.0.1:0", "--org", orgFile, "--time-scale", simTimeScale, "--log-level", "warn"}
 	if !opts.motoS3 {

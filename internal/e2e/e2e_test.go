@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+)
+
+// orgFile is the simulated organization of every scenario: a root, six OUs
+// three levels deep, ten accounts and five SCPs.
+const orgFile = "testdata/org-small.json"
+
+// runState is the payload between the states (DESIGN.md, "The state
+// machine").
+type runState struct {
+	RunID       string `json:"runId"`
+	ManifestKey string `json:"manifestKey"`
+	Total       int    `json:"total"`
+	Completed   int    `json:"completed"`
+	Failed      int    `json:"failed"`
+	Running     int    `json:"running"`
+	Queued      int    `json:"queued"`
+	Throttled   int    `json:"throttled"`
+	WaitSeconds int    `json:"waitSeconds"`
+	Done        bool   `json:"done"`
+}
+
+// finalState is the State the last Store call returned.
+func (st *stack) finalState(t *testing.T) runState {
+	t.Helper()
+	calls := st.front.invocations()
+	store := st.functions["StoreFunction"].Name
+	for i := len(calls) - 1; i >= 0; i-- {
+		if calls[i].Function != store || calls[i].FunctionError != "" {
+			continue
+		}
+		var s runState
+		dec := json.NewDecoder(strings.NewReader(string(calls[i].Response)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			t.Fatalf("Store's result %s: %v", calls[i].Response, err)
+		}
+		return s
+	}
+	t.Fatalf("no successful Store call among %d invocations", len(calls))
+	return runState{}
+}
+
+// verifyState checks the State the execution ended with.
+func (st *stack) verifyState(t *testing.T, w want) runState {
+	t.Helper()
+	s := st.finalState(t)
+	total := len(expectedScope(t, st.org, w.input))
+	failed := 0
+	for _, item := range expectedScope(t, st.org, w.input) {
+		if w.failed[item.node.ID] {
+			failed++
+		}
+	}
+	wantState := runState{RunID: w.runID, ManifestKey: st.prefix + reportdoc.ManifestKey(w.runID), Total: total,
+		Completed: total - failed, Failed: failed, Throttled: s.Throttled, WaitSeconds: s.WaitSeconds, Done: true}
+	// The manifest key may be given relative to the prefix.
+	if s.ManifestKey == reportdoc.ManifestKey(w.runID) {
+		wantState.ManifestKey = s.ManifestKey
+	}
+	if s != wantState {
+		t.Errorf("Got(final State) = %+v; want %+v", s, wantState)
+	}
+	return s
+}
+
+func unusedDefault(t *testing.T, st *stack) int {
+	t.Helper()
+	n, err := strconv.Atoi(st.unusedDays)
+	if err != nil {
+		t.Fatalf("UnusedDays default %q: %v", st.unusedDays, err)
+	}
+	return n
+}
+
+// TestNightlyRun is the scheduled execution: input {}, everything else from
+// the function environment template.yaml sets (the root and every OU, no
+// accounts, no policies, the default unused days).
+func TestNightlyRun(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile})
+	ex := st.execute(t, "3f1c0c52-2b7e-4d0a-9a51-7f0e0f6d1a11", `{}`)
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: ex.name, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestManualRunOneOU is a console execution restricted to one OU, with
+// accounts and policies, its own run id and unused days.
+func TestManualRunOneOU(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile})
+	ou, ok := st.org.Node("ou-ab12-workload")
+	if !ok {
+		t.Fatalf("%s has no ou-ab12-workload", orgFile)
+	}
+	in := runInput{EntityPaths: []string{ou.Path}, IncludeAccounts: true, IncludePolicies: true}
+	input, _ := json.Marshal(map[string]any{
+		"runId": "manual-workloads", "entityPaths": in.EntityPaths,
+		"includeAccounts": true, "includePolicies": true, "unusedDays": 30, "maxConcurrentJobs": 2,
+	})
+	ex := st.execute(t, "console-run-1", string(input))
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: "manual-workloads", input: in, status: reportdoc.RunSucceeded, unusedDays: 30}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestRunWithFailedJobAndThrottling injects a report job that always fails
+// and low IAM and Organizations request rates: the execution still succeeds,
+// the failed entity is recorded, and the run is PARTIAL.
+func TestRunWithFailedJobAndThrottling(t *testing.T) {
+	const failing = "ou-ab12-sandbox1"
+	st := deploy(t, stackOptions{orgFile: orgFile,
+		simArgs: []string{"--fail-entity", failing, "--iam-tps", "10", "--org-tps", "4"}})
+	ex := st.execute(t, "nightly-with-faults", `{"includeAccounts":true}`)
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunPartial,
+		failed: map[string]bool{failing: true}, unusedDays: unusedDefault(t, st)}
+	s := st.verifyState(t, w)
+	if s.Throttled == 0 {
+		t.Errorf("Got(State.throttled) = 0; want > 0 with sim %s", strings.Join(st.simFlags, " "))
+	}
+	st.verifyRun(t, w)
+}
+
+// TestInvalidInputFailsAtStart: a bad execution input fails the execution
+// at Start with InvalidInput naming the field, no step runs after Start, and
+// nothing is written.
+func TestInvalidInputFailsAtStart(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile})
+	tests := []struct {
+		name, input, field string
+	}{
+		{"unknown field", `{"includeAccount":true}`, "includeAccount"},
+		{"unusedDays out of range", `{"unusedDays":0}`, "unusedDays"},
+		{"unusedDays not a number", `{"unusedDays":"90"}`, "unusedDays"},
+		{"runId leaving its folder", `{"runId":"../other"}`, "runId"},
+		{"entity path of no entity", `{"entityPaths":["` + st.org.ID + `/` + st.org.Root.ID + `/ou-ab12-nosuchou"]}`, "entityPaths"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(st.front.invocations())
+			ex := st.execute(t, "invalid-"+strconv.Itoa(i), tt.input)
+			if ex.succeeded {
+				t.Fatalf("Got(execution of %s) succeeded; want InvalidInput", tt.input)
+			}
+			if !strings.HasPrefix(ex.errorText, "InvalidInput: ") || !strings.Contains(ex.errorText, tt.field) {
+				t.Errorf("Got(execution error) = %q; want InvalidInput naming %s", ex.errorText, tt.field)
+			}
+			calls := st.front.invocations()[before:]
+			if len(calls) != 1 || calls[0].Function != st.functions["StartFunction"].Name || calls[0].FunctionError == "" {
+				var names []string
+				for _, c := range calls {
+					names = append(names, c.Function)
+				}
+				t.Errorf("Got(invocations) = %v; want Start alone, failing", names)
+			}
+			if keys := st.bucketObjects(t); len(keys) != 0 {
+				t.Errorf("Got(objects in s3://%s) = %q; want none", st.bucket, keys)
+			}
+		})
+	}
+}
+
+// TestRunOnMotoS3 runs with S3 served by moto_server, an independent S3
+// implementation, while Organizations, IAM and STS stay on the simulator:
+// the functions reach it through AWS_ENDPOINT_URL_S3.
+func TestRunOnMotoS3(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, motoS3: true})
+	ex := st.execute(t, "nightly-on-moto", `{"includeAccounts":true}`)
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
