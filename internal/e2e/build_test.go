@@ -34,6 +34,12 @@ func TestMain(m *testing.M) {
 	buildDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	// Every test stops what it started; this catches a process that
+	// escaped its test's cleanup.
+	if left := started.alive(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: processes left running after the tests: %v\n", left)
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -54,6 +54,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// startedPIDs records every process the tests started, and those the
+// processes started, so TestMain can check that none outlives the tests.
+type startedPIDs struct {
+	mu   sync.Mutex
+	pids []int
+}
+
+var started startedPIDs
+
+func (s *startedPIDs) add(pids ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pids = append(s.pids, pids...)
+}
+
+// alive returns the recorded processes still running.
+func (s *startedPIDs) alive() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for _, p := range s.pids {
+		if running(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // proc is a process the test started in a process group of its own.
 type proc struct {
 	name string
@@ -77,6 +105,7 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	started.add(cmd.Process.Pid)
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)
@@ -112,6 +141,7 @@ func (p *proc) stop(t *testing.T) {
 	t.Helper()
 	pid := p.cmd.Process.Pid
 	family := descendants(pid)
+	started.add(family...)
 	if !p.exited() {
 		_ = syscall.Kill(-pid, syscall.SIGTERM)
 		select {
