@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
@@ -184,6 +186,76 @@ func TestRunOnMotoS3(t *testing.T) {
 	ex := st.execute(t, "nightly-on-moto", `{"includeAccounts":true}`)
 	if !ex.succeeded {
 		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestStepsBoundedByShortTimeouts gives Check and Store a 2-second Lambda
+// timeout and slower report jobs: each step stops at its budget, saves the
+// manifest and returns, so the run goes round the Wait/Check/Store loop
+// several times and resumes from the manifest each time.
+func TestStepsBoundedByShortTimeouts(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, timeScale: "0.1",
+		timeouts: map[string]string{"CheckFunction": "2", "StoreFunction": "2"}})
+	ex := st.execute(t, "short-timeouts", `{"includeAccounts":true}`)
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	checks := 0
+	for _, c := range st.front.invocations() {
+		if c.FunctionError != "" {
+			t.Errorf("Got(%s) error %s; want every step to return within its timeout", c.Function, c.Response)
+		}
+		if c.Function == st.functions["CheckFunction"].Name {
+			checks++
+		}
+	}
+	t.Logf("%d Check invocations", checks)
+	if checks < 2 {
+		t.Errorf("Got(Check invocations) = %d; want several: one step cannot finish the run in its budget", checks)
+	}
+	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestCrashedCheckIsRetried kills the Check function's runtime in the middle
+// of its first invocation: Lambda reports Runtime.ExitError, the state
+// machine retries Check, the retry resumes from the manifest, and the run
+// ends with every report stored exactly once.
+func TestCrashedCheckIsRetried(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, timeScale: "0.1"})
+	check := st.functions["CheckFunction"].Name
+	killed := make(chan []int, 1)
+	st.front.during = func(function string, n int) {
+		if function != check || n != 1 {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		// The runtime emulator's children are the function's runtime.
+		kids := descendants(st.emulators["CheckFunction"].cmd.Process.Pid)
+		for _, pid := range kids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		killed <- kids
+	}
+	ex := st.execute(t, "crashed-check", `{"includeAccounts":true}`)
+	if kids := <-killed; len(kids) == 0 {
+		t.Fatal("Got(no runtime process under the Check emulator); want one to kill")
+	}
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success after a retry\n%s", ex.errorText, ex.output)
+	}
+	var checks []invocation
+	for _, c := range st.front.invocations() {
+		if c.Function == check {
+			checks = append(checks, c)
+		}
+	}
+	if len(checks) < 2 || checks[0].FunctionError == "" || !strings.Contains(string(checks[0].Response), `"errorType":"Runtime.ExitError"`) {
+		t.Fatalf("Got(Check invocations) = %+v; want a Runtime.ExitError, then a retry", checks)
 	}
 	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
 	st.verifyState(t, w)

@@ -29,8 +29,11 @@ func TestLambdaResult(t *testing.T) {
 			wantBody: `{"errorType":"x","errorMessage":"y","runId":"r"}`},
 		{name: "timeout", status: 200, body: "Task timed out after 3.00 seconds",
 			wantErr: "Unhandled", wantType: "Sandbox.Timedout", wantInMsg: "3.00 seconds"},
-		{name: "runtime exited", status: http.StatusBadGateway, body: `{"errorType":"Runtime.ExitError"}`,
-			wantErr: "Unhandled", wantType: "Runtime.ExitError", wantInMsg: "502"},
+		{name: "runtime exited", status: http.StatusBadGateway,
+			body:    `{"errorType":"Runtime.ExitError","errorMessage":"RequestId: 7a4b Error: Runtime exited with error: signal: killed"}`,
+			wantErr: "Unhandled", wantType: "Runtime.ExitError", wantInMsg: "signal: killed"},
+		{name: "emulator failure without a document", status: http.StatusInternalServerError, body: "",
+			wantErr: "Unhandled", wantType: "Runtime.ExitError", wantInMsg: "500"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,9 +47,14 @@ type stackOptions struct {
 	simArgs []string          // extra `orgaudit sim` flags (faults, throttling)
 	params  map[string]string // template parameter overrides
 	motoS3  bool              // S3 on moto_server instead of the simulator
-	// functions replaces the template's functions with the echo function
-	// (the wiring test); nil runs the real bootstraps.
+	// echo runs the echo function in place of every function (the wiring
+	// test).
 	echo bool
+	// timeouts overrides function timeouts (logical id -> seconds), to
+	// bound steps more tightly than the template does.
+	timeouts map[string]string
+	// timeScale overrides simTimeScale.
+	timeScale string
 }
 
 // stack is orgaudit deployed on this machine: the simulator (and moto),
@@ -64,6 +69,7 @@ type stack struct {
 	prefix     string
 	unusedDays string
 	functions  map[string]functionConfig
+	emulators  map[string]*proc // logical id -> its runtime emulator
 	front      *lambdaFront
 	frontURL   string
 	definition string // rendered definition file
@@ -88,7 +94,11 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	}
 	st := &stack{org: org, bucket: testBucket, simFlags: opts.simArgs}
 
-	simArgs := []string{bin.orgaudit, "sim", "--listen", "127.0.0.1:0", "--org", orgFile, "--time-scale", simTimeScale, "--log-level", "warn"}
+	timeScale := simTimeScale
+	if opts.timeScale != "" {
+		timeScale = opts.timeScale
+	}
+	simArgs := []string{bin.orgaudit, "sim", "--listen", "127.0.0.1:0", "--org", orgFile, "--time-scale", timeScale, "--log-level", "warn"}
 	if !opts.motoS3 {
 		simArgs = append(simArgs, "--bucket", testBucket)
 	}
@@ -125,17 +135,23 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 
 	st.front = &lambdaFront{routes: map[string]string{}}
 	st.functions = map[string]functionConfig{}
+	st.emulators = map[string]*proc{}
 	for _, id := range tp.functions() {
 		fc, err := d.function(id)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if v, ok := opts.timeouts[id]; ok {
+			fc.Timeout = v
 		}
 		st.functions[id] = fc
 		bootstrap := bin.bootstraps[id]
 		if opts.echo {
 			bootstrap = bin.echo
 		}
-		st.front.routes[fc.Name] = startFunction(t, bin.rie, bootstrap, fc, st.simURL, s3Override(opts.motoS3, st.s3URL))
+		url, p := startFunction(t, bin.rie, bootstrap, fc, st.simURL, s3Override(opts.motoS3, st.s3URL))
+		st.front.routes[fc.Name] = url
+		st.emulators[id] = p
 	}
 	srv := httptest.NewServer(st.front)
 	t.Cleanup(srv.Close)
@@ -188,7 +204,7 @@ func baseEnv() []string {
 // Interface Emulator with the template's environment and the AWS settings
 // Lambda would give it (region, credentials), its endpoints pointed at the
 // simulator (S3 at s3URL when set), and returns its invoke URL.
-func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simURL, s3URL string) string {
+func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simURL, s3URL string) (string, *proc) {
 	t.Helper()
 	env := baseEnv()
 	// Lambda's own variables; the emulator reads the timeout from here.
@@ -213,7 +229,7 @@ func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simUR
 		"--runtime-api-address", apiAddr,
 		bootstrap)
 	waitTCP(t, p, addr, 20*time.Second)
-	return "http://" + addr + "/2015-03-31/functions/function/invocations"
+	return "http://" + addr + "/2015-03-31/functions/function/invocations", p
 }
 
 // invocation is one Invoke the front passed to a function.
@@ -232,6 +248,9 @@ type invocation struct {
 // state machine runner sees the errorType as Step Functions does.
 type lambdaFront struct {
 	routes map[string]string // function name -> emulator invoke URL
+	// during, when set, runs beside each invocation while the function
+	// works: n counts the calls of that function, from 1.
+	during func(function string, n int)
 
 	mu    sync.Mutex
 	calls []invocation
@@ -270,6 +289,17 @@ func (f *lambdaFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	if f.during != nil {
+		f.mu.Lock()
+		n := 1
+		for _, c := range f.calls {
+			if c.Function == name {
+				n++
+			}
+		}
+		f.mu.Unlock()
+		go f.during(name, n)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.Header().Set("X-Amzn-ErrorType", "ServiceException")
@@ -303,22 +333,32 @@ func lambdaResult(status int, body []byte) (json.RawMessage, string) {
 		return b
 	}
 	switch {
+	case isErrorDoc(body):
+		// A handler error (200), or a runtime that exited mid-invoke (502,
+		// errorType Runtime.ExitError).
+		return body, "Unhandled"
 	case status != http.StatusOK:
 		return errDoc("Runtime.ExitError", fmt.Sprintf("runtime failed (emulator status %d): %s", status, bytes.TrimSpace(body))), "Unhandled"
 	case bytes.HasPrefix(body, []byte("Task timed out after")):
 		return errDoc("Sandbox.Timedout", string(body)), "Unhandled"
 	}
+	return body, ""
+}
+
+// isErrorDoc reports whether body is the error document the Lambda runtime
+// API reports: errorType and errorMessage, perhaps a stackTrace, nothing
+// else. No State of the pipeline has that shape.
+func isErrorDoc(body []byte) bool {
 	var doc map[string]json.RawMessage
-	if json.Unmarshal(body, &doc) == nil && doc["errorType"] != nil && doc["errorMessage"] != nil {
-		extra := false
-		for k := range doc {
-			extra = extra || (k != "errorType" && k != "errorMessage" && k != "stackTrace")
-		}
-		if !extra {
-			return body, "Unhandled"
+	if json.Unmarshal(body, &doc) != nil || doc["errorType"] == nil || doc["errorMessage"] == nil {
+		return false
+	}
+	for k := range doc {
+		if k != "errorType" && k != "errorMessage" && k != "stackTrace" {
+			return false
 		}
 	}
-	return body, ""
+	return true
 }
 
 // invocations returns the calls so far.
