@@ -26,6 +26,7 @@
 package manifest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,6 +93,8 @@ type Manifest struct {
 	// Catch), when it failed.
 	RunError *reportdoc.Error `json:"runError,omitempty"`
 	Entities []Entity         `json:"entities"`
+
+	size int // length of the last encoding or of the loaded document
 }
 
 // Entity is one report of the run: an entity, or an (entity, SCP) pair.
@@ -157,17 +160,45 @@ func Load(ctx context.Context, store objstore.Store, runID string) (*Manifest, e
 	if m.RunID != runID {
 		return nil, fmt.Errorf("load manifest of run %s: it names run %q", runID, m.RunID)
 	}
+	m.size = len(b)
 	return &m, nil
 }
 
-// Marshal returns the manifest document.
+// Marshal returns the manifest document. Entities are encoded one at a
+// time into a buffer sized from the previous encoding, so that a large
+// run's manifest is not held two or three times over while it is encoded.
 func (m *Manifest) Marshal() ([]byte, error) {
-	b, err := json.Marshal(m)
+	head := *m
+	head.Entities = nil
+	h, err := json.Marshal(&head)
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest of run %s: %w", m.RunID, err)
 	}
-	return b, nil
+	const tail = `"entities":null}`
+	if !bytes.HasSuffix(h, []byte(tail)) {
+		return nil, fmt.Errorf("encode manifest of run %s: unexpected encoding", m.RunID)
+	}
+	var buf bytes.Buffer
+	buf.Grow(max(m.size, len(h)+len(m.Entities)*256) + 4096)
+	buf.Write(h[:len(h)-len(tail)])
+	buf.WriteString(`"entities":[`)
+	for i := range m.Entities {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		e, err := json.Marshal(&m.Entities[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode manifest of run %s: entity %s: %w", m.RunID, m.Entities[i].Label(), err)
+		}
+		buf.Write(e)
+	}
+	buf.WriteString("]}")
+	m.size = buf.Len()
+	return buf.Bytes(), nil
 }
+
+// Size is the length of the manifest's last encoding (0 before any).
+func (m *Manifest) Size() int { return m.size }
 
 // Save writes the manifest.
 func (m *Manifest) Save(ctx context.Context, store objstore.Store) error {

@@ -33,7 +33,7 @@ const testBucket = "audit"
 // env is a simulator on a loopback port with a pipeline wired to it
 // through real SDK clients.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	org   *orgmodel.Org
 	sim   *sim.Simulator
 	url   string
@@ -49,7 +49,7 @@ type envOptions struct {
 	config func(*config.Config)
 }
 
-func genOrg(t *testing.T, opts orgmodel.GenerateOptions) *orgmodel.Org {
+func genOrg(t testing.TB, opts orgmodel.GenerateOptions) *orgmodel.Org {
 	t.Helper()
 	org, err := orgmodel.Generate(opts)
 	if err != nil {
@@ -58,7 +58,7 @@ func genOrg(t *testing.T, opts orgmodel.GenerateOptions) *orgmodel.Org {
 	return org
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	org := o.org
 	if org == nil {
@@ -105,16 +105,16 @@ func (e *env) pipeline(cfg config.Config, akid, secret string) (*Pipeline, objst
 	return p, store
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -153,7 +153,7 @@ func (e *env) run(ctx context.Context, input, execName string) State {
 	return e.drive(ctx, e.p, st)
 }
 
-func checkState(t *testing.T, st State) {
+func checkState(t testing.TB, st State) {
 	t.Helper()
 	if st.RunID == "" || st.ManifestKey != reportdoc.ManifestKey(st.RunID) {
 		t.Errorf("Got(state) = %+v; want runId and its manifest key", st)
@@ -394,7 +394,7 @@ func (e *env) verify(ctx context.Context, runID string, scope map[scopeKey]orgmo
 	return o
 }
 
-func compareReport(t *testing.T, k scopeKey, got *reportdoc.EntityReport, want *orgmodel.Report) {
+func compareReport(t testing.TB, k scopeKey, got *reportdoc.EntityReport, want *orgmodel.Report) {
 	t.Helper()
 	if got.NumberOfServicesAccessible != want.Accessible || got.NumberOfServicesNotAccessed != want.NotAccessed {
 		t.Errorf("Got(report %s counts) = %d/%d; want %d/%d", k, got.NumberOfServicesAccessible, got.NumberOfServicesNotAccessed, want.Accessible, want.NotAccessed)

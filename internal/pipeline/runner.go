@@ -379,9 +379,13 @@ func (r *runner) save(ctx context.Context) error {
 	return nil
 }
 
-// maybeSave saves at most every saveEvery, so a crash loses little.
+// maybeSave saves at most every saveEvery, so a crash loses little; a
+// large manifest is saved less often (one more second per megabyte), so
+// saving does not crowd out the work. Work lost to a crash is redone, and
+// IAM hands back the same job for a request repeated within a minute.
 func (r *runner) maybeSave(ctx context.Context) error {
-	if time.Since(r.lastSave) < r.p.tune.saveEvery {
+	every := r.p.tune.saveEvery + time.Duration(r.m.Size()>>20)*time.Second
+	if time.Since(r.lastSave) < every {
 		return nil
 	}
 	return r.save(ctx)
