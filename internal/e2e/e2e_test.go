@@ -229,17 +229,19 @@ func TestCrashedCheckIsRetried(t *testing.T) {
 	st := deploy(t, stackOptions{orgFile: orgFile, timeScale: "0.1"})
 	check := st.functions["CheckFunction"].Name
 	killed := make(chan []int, 1)
-	st.front.during = func(function string, n int) {
+	st.front.before = func(function string, n int) {
 		if function != check || n != 1 {
 			return
 		}
-		time.Sleep(300 * time.Millisecond)
-		// The runtime emulator's children are the function's runtime.
-		kids := descendants(st.emulators["CheckFunction"].cmd.Process.Pid)
-		for _, pid := range kids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		killed <- kids
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			// The runtime emulator's children are the function's runtime.
+			kids := descendants(st.emulators["CheckFunction"].cmd.Process.Pid)
+			for _, pid := range kids {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			killed <- kids
+		}()
 	}
 	ex := st.execute(t, "crashed-check", `{"includeAccounts":true}`)
 	if kids := <-killed; len(kids) == 0 {
@@ -259,5 +261,61 @@ func TestCrashedCheckIsRetried(t *testing.T) {
 	}
 	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
 	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestFailedStepIsRecorded makes S3 refuse the manifest writes of Check: the
+// step fails, the state machine's Catch hands the error to RecordFailure,
+// which writes the summary with status FAILED and every entity in it, and the
+// execution fails with AuditFailed carrying the step's error.
+func TestFailedStepIsRecorded(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true})
+	check, store := st.functions["CheckFunction"].Name, st.functions["StoreFunction"].Name
+	st.front.before = func(function string, n int) {
+		switch function {
+		case check:
+			st.faults.armed.Store(true)
+		case store:
+			st.faults.armed.Store(false)
+		}
+	}
+	ex := st.execute(t, "failed-step", `{}`)
+	if ex.succeeded {
+		t.Fatalf("Got(execution) succeeded; want AuditFailed\n%s", ex.output)
+	}
+	if st.faults.failed.Load() == 0 {
+		t.Fatal("Got(no manifest write refused); want Check's writes refused")
+	}
+	calls := st.front.invocations()
+	var checkErr struct{ ErrorType, ErrorMessage string }
+	var names []string
+	for _, c := range calls {
+		names = append(names, c.Function)
+		if c.Function == check && c.FunctionError != "" && checkErr.ErrorType == "" {
+			if err := json.Unmarshal(c.Response, &checkErr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantNames := []string{st.functions["StartFunction"].Name, check, store}
+	if strings.Join(names, " ") != strings.Join(wantNames, " ") || checkErr.ErrorType == "" {
+		t.Fatalf("Got(invocations) = %v, Check error %+v; want Start, a failing Check, RecordFailure (Store)", names, checkErr)
+	}
+	// local-sfn reports a Fail state by its cause: here the failed step's
+	// "<errorType>: <errorMessage>" (CausePath $.error.Cause).
+	if wantCause := checkErr.ErrorType + ": " + checkErr.ErrorMessage; ex.errorText != wantCause {
+		t.Errorf("Got(execution error) = %q; want the Check error's cause %q", ex.errorText, wantCause)
+	}
+	var recorded map[string]json.RawMessage
+	if err := json.Unmarshal(calls[2].Payload, &recorded); err != nil || recorded["error"] == nil {
+		t.Fatalf("Got(RecordFailure event) = %s; want the State with the error under \"error\"", calls[2].Payload)
+	}
+	failed := map[string]bool{}
+	for _, s := range expectedScope(t, st.org, runInput{}) {
+		failed[s.node.ID] = true
+	}
+	// No manifest write of Check got through, so nothing completed as far
+	// as the run knows: every entity fails with the step's error.
+	w := want{runID: ex.name, status: reportdoc.RunFailed, failed: failed, failCode: checkErr.ErrorType, unusedDays: unusedDefault(t, st)}
 	st.verifyRun(t, w)
 }

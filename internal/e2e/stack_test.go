@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +57,9 @@ type stackOptions struct {
 	timeouts map[string]string
 	// timeScale overrides simTimeScale.
 	timeScale string
+	// s3Faults puts a proxy between the functions and the simulator's S3
+	// that can be told to fail manifest writes.
+	s3Faults bool
 }
 
 // stack is orgaudit deployed on this machine: the simulator (and moto),
@@ -70,6 +75,7 @@ type stack struct {
 	unusedDays string
 	functions  map[string]functionConfig
 	emulators  map[string]*proc // logical id -> its runtime emulator
+	faults     *s3Faults        // with stackOptions.s3Faults
 	front      *lambdaFront
 	frontURL   string
 	definition string // rendered definition file
@@ -133,6 +139,18 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	st.prefix, _ = d.param("Prefix")
 	st.unusedDays, _ = d.param("UnusedDays")
 
+	functionsS3 := s3Override(opts.motoS3, st.s3URL)
+	if opts.s3Faults {
+		target, err := url.Parse(st.s3URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.faults = &s3Faults{target: target}
+		srv := httptest.NewServer(st.faults)
+		t.Cleanup(srv.Close)
+		functionsS3 = srv.URL
+	}
+
 	st.front = &lambdaFront{routes: map[string]string{}}
 	st.functions = map[string]functionConfig{}
 	st.emulators = map[string]*proc{}
@@ -149,8 +167,8 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 		if opts.echo {
 			bootstrap = bin.echo
 		}
-		url, p := startFunction(t, bin.rie, bootstrap, fc, st.simURL, s3Override(opts.motoS3, st.s3URL))
-		st.front.routes[fc.Name] = url
+		invokeURL, p := startFunction(t, bin.rie, bootstrap, fc, st.simURL, functionsS3)
+		st.front.routes[fc.Name] = invokeURL
 		st.emulators[id] = p
 	}
 	srv := httptest.NewServer(st.front)
@@ -248,9 +266,9 @@ type invocation struct {
 // state machine runner sees the errorType as Step Functions does.
 type lambdaFront struct {
 	routes map[string]string // function name -> emulator invoke URL
-	// during, when set, runs beside each invocation while the function
-	// works: n counts the calls of that function, from 1.
-	during func(function string, n int)
+	// before, when set, runs before each invocation is passed on: n counts
+	// the calls of that function, from 1.
+	before func(function string, n int)
 
 	mu    sync.Mutex
 	calls []invocation
@@ -289,7 +307,7 @@ func (f *lambdaFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	if f.during != nil {
+	if f.before != nil {
 		f.mu.Lock()
 		n := 1
 		for _, c := range f.calls {
@@ -298,7 +316,7 @@ func (f *lambdaFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.mu.Unlock()
-		go f.during(name, n)
+		f.before(name, n)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -453,4 +471,29 @@ func (st *stack) execute(t *testing.T, name, input string) execution {
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// s3Faults passes S3 requests on to target, and while armed answers every
+// write of a run manifest with S3's InternalError, as S3 does when it fails.
+type s3Faults struct {
+	target *url.URL
+	armed  atomic.Bool
+	failed atomic.Int32 // writes refused
+}
+
+func (f *s3Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.armed.Load() && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifest.json") {
+		f.failed.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>E2E0FAULT</RequestId></Error>`)
+		return
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(f.target)
+		// The client signed the Host it sent.
+		pr.Out.Host = pr.In.Host
+	}}
+	proxy.ServeHTTP(w, r)
 }
