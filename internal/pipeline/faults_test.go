@@ -425,3 +425,28 @@ func TestLimitHeldByOthers(t *testing.T) {
 	}
 	e.verify(ctx, "blocked", map[scopeKey]orgmodel.Node{{ou.ID, ""}: ou}, map[scopeKey]string{{ou.ID, ""}: accessreport.CodeLimitExceeded})
 }
+
+// TestFailurePathStartsNothing: the failure path stores what completed
+// but starts no job.
+func TestFailurePathStartsNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	st, err := e.p.Start(ctx, StartEvent{ExecutionName: "stopping", Input: json.RawMessage(`{"includeAccounts":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the first job finish
+	created := e.sim.IAM().Stats().JobsCreated
+	st.Error = &StepError{Error: "States.TaskFailed", Cause: "boom"}
+	if _, err := e.p.Store(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.IAM().Stats().JobsCreated; got != created {
+		t.Errorf("Got(jobs created by the failure path) = %d; want 0", got-created)
+	}
+	o := e.outcome(ctx, "stopping")
+	if o.summary.Status != reportdoc.RunFailed || o.summary.Entities.Succeeded != 1 || o.summary.Entities.Total != st.Total {
+		t.Errorf("Got(summary) = %s %+v; want FAILED with the 1 finished report kept", o.summary.Status, o.summary.Entities)
+	}
+}

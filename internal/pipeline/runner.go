@@ -34,6 +34,8 @@ type runner struct {
 
 	dirty    bool
 	lastSave time.Time
+	// failing is set on the failure path: no new jobs start.
+	failing bool
 }
 
 func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
@@ -158,6 +160,9 @@ func codeOr(err error, def string) string {
 // startJobs starts queued jobs while the window has room and no backoff
 // is pending.
 func (r *runner) startJobs(ctx, opCtx context.Context) error {
+	if r.failing {
+		return nil
+	}
 	now := time.Now()
 	for len(r.running) < r.m.Settings.MaxConcurrentJobs && !now.Before(r.notBefore) {
 		i := r.nextQueued()

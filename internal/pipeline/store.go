@@ -62,7 +62,8 @@ func (p *Pipeline) Store(ctx context.Context, s State) (State, error) {
 }
 
 // storeReports writes the report of every completed or failed entity
-// until the budget is spent. Athena rows go to part files of about
+// until the budget is spent, polling and starting jobs between reports so
+// that IAM does not sit idle while Store works. Athena rows go to part files of about
 // partRows rows; an entity becomes stored when the part holding its rows
 // is written and recorded, so a crash in between redoes the same work.
 func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) error {
@@ -103,6 +104,10 @@ func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) erro
 		}
 		return errors.Join(err, flush())
 	}
+	// Jobs that finished since Check looked are stored in this pass too.
+	if err := r.pollDue(ctx, opCtx); err != nil {
+		return stop(err)
+	}
 	for i := range m.Entities {
 		if !time.Now().Before(budget) {
 			break
@@ -140,6 +145,14 @@ func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) erro
 			if err := flush(); err != nil {
 				return err
 			}
+		}
+		// Keep IAM busy meanwhile: poll the jobs that are due and start
+		// the next ones as slots free, as Check would.
+		if err := r.pollDue(ctx, opCtx); err != nil {
+			return stop(err)
+		}
+		if err := r.startJobs(ctx, opCtx); err != nil {
+			return stop(err)
 		}
 	}
 	return flush()
@@ -263,6 +276,7 @@ func (p *Pipeline) recordFailure(ctx, opCtx context.Context, r *runner, budget t
 		code = "RunFailed"
 	}
 	m.RunError = &reportdoc.Error{Code: code, Message: cause}
+	r.failing = true
 	r.log.Error("run failed; recording it", "error", code, "cause", cause)
 	half := time.Now().Add(time.Until(budget) / 2)
 	if err := r.storeReports(ctx, opCtx, half); err != nil && !errors.Is(err, errBudget) {
