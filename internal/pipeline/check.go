@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
@@ -15,9 +14,14 @@ import (
 // makes sure a job runs if any is queued, so IAM keeps working during Store
 // and Wait.
 func (p *Pipeline) Check(ctx context.Context, s State) (State, error) {
+	st, err := p.check(ctx, s)
+	return st, stepError("check", s.RunID, err)
+}
+
+func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 	m, err := manifest.Load(ctx, p.store, s.RunID)
 	if err != nil {
-		return State{}, fmt.Errorf("check run %s: %w", s.RunID, err)
+		return State{}, err
 	}
 	log := p.log.With("run_id", m.RunID)
 	budget := p.budget(ctx)

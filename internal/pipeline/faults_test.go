@@ -450,3 +450,25 @@ func TestFailurePathStartsNothing(t *testing.T) {
 		t.Errorf("Got(summary) = %s %+v; want FAILED with the 1 finished report kept", o.summary.Status, o.summary.Entities)
 	}
 }
+
+// TestStepFailedType: a step that cannot save reports a *StepFailed, the
+// type name the state machine can retry by.
+func TestStepFailedType(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	st, err := e.p.Start(ctx, StartEvent{ExecutionName: "cannot-save", Input: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty := &faultyStore{Store: e.store, prefix: "runs/", after: 0}
+	p := New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: e.p.reports.API, Store: faulty, Now: e.p.now, Logger: e.p.log})
+	_, err = p.Check(ctx, st)
+	sf, ok := err.(*StepFailed)
+	if !ok || sf.Step != "check" || sf.RunID != "cannot-save" || !errors.Is(err, errInjected) {
+		t.Fatalf("Got(Check error) = %T %v; want *StepFailed wrapping the storage error", err, err)
+	}
+	if typ := reflect.TypeOf(err).Elem().Name(); typ != "StepFailed" {
+		t.Errorf("Got(error type name) = %q; want StepFailed", typ)
+	}
+}

@@ -30,6 +30,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"time"
@@ -40,6 +41,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/orgwalk"
+	"github.com/orgaudit/orgaudit/internal/runinput"
 )
 
 // State is the Step Functions payload between steps: small, it never grows
@@ -208,6 +210,43 @@ func (p *Pipeline) estimate(m *manifest.Manifest) time.Duration {
 		return time.Duration(m.JobMillis) * time.Millisecond
 	}
 	return p.tune.firstEstimate
+}
+
+// StepFailed is the error of a step that could not finish: storage or AWS
+// failing after retries, or the caller's context ending. Running the step
+// again is safe (it resumes from the manifest); the Lambda runtime reports
+// the type name as errorType, so the state machine can retry it by name.
+type StepFailed struct {
+	Step  string // "start", "check" or "store"
+	RunID string
+	Err   error
+}
+
+func (e *StepFailed) Error() string {
+	if e.RunID == "" {
+		return e.Step + ": " + e.Err.Error()
+	}
+	return e.Step + " run " + e.RunID + ": " + e.Err.Error()
+}
+
+func (e *StepFailed) Unwrap() error { return e.Err }
+
+// stepError returns err as the step's error: nil stays nil, InvalidInput
+// stays itself (the state machine matches its name), anything else is a
+// *StepFailed.
+func stepError(step, runID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var inv *runinput.InvalidInput
+	if errors.As(err, &inv) {
+		return inv
+	}
+	var sf *StepFailed
+	if errors.As(err, &sf) {
+		return sf
+	}
+	return &StepFailed{Step: step, RunID: runID, Err: err}
 }
 
 // saveCtx is the context for the last save of a step: it survives the

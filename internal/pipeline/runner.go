@@ -402,10 +402,13 @@ func (r *runner) finish(ctx context.Context, stepErr error) (State, error) {
 	sctx, cancel := saveCtx(ctx)
 	defer cancel()
 	if err := r.save(sctx); err != nil {
-		return State{}, errors.Join(stepErr, err)
+		if stepErr != nil {
+			return State{}, fmt.Errorf("%w (and %w)", stepErr, err)
+		}
+		return State{}, err
 	}
 	if stepErr != nil {
-		return State{}, fmt.Errorf("run %s: %w", r.m.RunID, stepErr)
+		return State{}, stepErr
 	}
 	return stateOf(r.m, r.p.waitSeconds(r.m), false), nil
 }

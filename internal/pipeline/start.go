@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -21,41 +20,43 @@ import (
 // returned unwrapped (the state machine matches its type name), and nothing
 // is written. A run id with a manifest resumes that run.
 func (p *Pipeline) Start(ctx context.Context, ev StartEvent) (State, error) {
+	st, runID, err := p.start(ctx, ev)
+	return st, stepError("start", runID, err)
+}
+
+func (p *Pipeline) start(ctx context.Context, ev StartEvent) (State, string, error) {
 	in, err := runinput.Parse(ev.Input, ev.ExecutionName, p.cfg)
 	if err != nil {
-		return State{}, err
+		return State{}, "", err
 	}
 	log := p.log.With("run_id", in.RunID)
 	m, err := manifest.Load(ctx, p.store, in.RunID)
 	switch {
 	case err == nil:
 		if err := p.resume(m, in); err != nil {
-			return State{}, err
+			return State{}, in.RunID, err
 		}
 		log.Info("resuming run", "entities", len(m.Entities))
 	case manifest.IsNotFound(err):
 		m, err = p.newRun(ctx, in, log)
 		if err != nil {
-			var inv *runinput.InvalidInput
-			if errors.As(err, &inv) {
-				return State{}, inv
-			}
-			return State{}, fmt.Errorf("start run %s: %w", in.RunID, err)
+			return State{}, in.RunID, err
 		}
 		log.Info("run started", "organization_id", m.OrganizationID, "entities", len(m.Entities),
 			"include_accounts", in.IncludeAccounts, "include_policies", in.IncludePolicies)
 	default:
-		return State{}, fmt.Errorf("start run %s: %w", in.RunID, err)
+		return State{}, in.RunID, err
 	}
 	// The manifest exists before the first job does, so a crash right
 	// after a Generate leaves a run to resume rather than an orphan job.
 	if err := m.Save(ctx, p.store); err != nil {
-		return State{}, fmt.Errorf("start run %s: %w", in.RunID, err)
+		return State{}, in.RunID, err
 	}
 	r := p.newRunner(m, log)
 	opCtx, cancel := r.opContext(ctx, p.budget(ctx))
 	defer cancel()
-	return r.finish(ctx, r.startJobs(ctx, opCtx))
+	st, err := r.finish(ctx, r.startJobs(ctx, opCtx))
+	return st, in.RunID, err
 }
 
 // resume checks that in asks for the run m records and prepares it to go

@@ -32,6 +32,11 @@ const maxCauseLen = 2000
 // (the state machine's failure path) it records the run as FAILED: what
 // completed is stored, the rest is reported failed with the run's error.
 func (p *Pipeline) Store(ctx context.Context, s State) (State, error) {
+	st, err := p.storeStep(ctx, s)
+	return st, stepError("store", s.RunID, err)
+}
+
+func (p *Pipeline) storeStep(ctx context.Context, s State) (State, error) {
 	m, err := manifest.Load(ctx, p.store, s.RunID)
 	if err != nil {
 		if s.Error != nil && manifest.IsNotFound(err) {
@@ -40,7 +45,7 @@ func (p *Pipeline) Store(ctx context.Context, s State) (State, error) {
 			s.Done = true
 			return s, nil
 		}
-		return State{}, fmt.Errorf("store run %s: %w", s.RunID, err)
+		return State{}, err
 	}
 	log := p.log.With("run_id", m.RunID)
 	budget := p.budget(ctx)
@@ -362,7 +367,7 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 		case manifest.IsNotFound(err):
 			r.log.Warn("previous run has no manifest; no changes section", "previous_run_id", m.PreviousRunID)
 		default:
-			return State{}, fmt.Errorf("finalize run %s: %w", m.RunID, err)
+			return State{}, fmt.Errorf("finalize: %w", err)
 		}
 	}
 	in := findings.Input{Summary: summary, UnusedDays: m.Settings.UnusedDays, Entries: m.FindingsEntries(), Previous: prev}
@@ -381,7 +386,7 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 		}
 	}
 	if err != nil {
-		return State{}, fmt.Errorf("finalize run %s: %w", m.RunID, err)
+		return State{}, fmt.Errorf("finalize: %w", err)
 	}
 	summary.Changes = res.Changes
 	sum, err := marshalDoc(summary)
@@ -398,7 +403,7 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 	}
 	for _, w := range writes {
 		if err := p.store.Put(ctx, w.key, w.body, w.contentType); err != nil {
-			return State{}, fmt.Errorf("finalize run %s: %w", m.RunID, err)
+			return State{}, fmt.Errorf("finalize: %w", err)
 		}
 	}
 	if err := p.blankOrphanParts(ctx, m); err != nil {
@@ -486,7 +491,7 @@ func (p *Pipeline) blankOrphanParts(ctx context.Context, m *manifest.Manifest) e
 	prefix := athena.PartPrefix(m.StartedAt.Time, m.RunID)
 	keys, err := p.store.List(ctx, prefix)
 	if err != nil {
-		return fmt.Errorf("finalize run %s: %w", m.RunID, err)
+		return fmt.Errorf("finalize: %w", err)
 	}
 	for _, k := range keys {
 		name := strings.TrimPrefix(k, prefix)
@@ -501,7 +506,7 @@ func (p *Pipeline) blankOrphanParts(ctx context.Context, m *manifest.Manifest) e
 			return err
 		}
 		if err := p.store.Put(ctx, k, empty, athena.ContentType); err != nil {
-			return fmt.Errorf("finalize run %s: blank orphan part: %w", m.RunID, err)
+			return fmt.Errorf("finalize: blank orphan part: %w", err)
 		}
 	}
 	return nil
