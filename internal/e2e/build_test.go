@@ -93,24 +93,42 @@ func build(t *testing.T) binaries {
 		built.orgaudit = filepath.Join(buildDir, "orgaudit")
 		built.rie = filepath.Join(buildDir, "aws-lambda-rie")
 		built.echo = filepath.Join(buildDir, "echo", "bootstrap")
+		// orgaudit and echo are built with the bootstraps' settings so that
+		// the three builds share every compiled package.
+		lambdaLike := []string{"build", "-tags", "lambda.norpc", "-trimpath"}
 		steps = append(steps,
-			step{"orgaudit", repoRoot, nil, []string{goBin, "build", "-o", built.orgaudit, "./cmd/orgaudit"}},
-			step{"aws-lambda-rie (tools/go.mod)", filepath.Join(repoRoot, "tools"), []string{"GOWORK=off"},
-				[]string{goBin, "build", "-o", built.rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"}},
 			step{"echo function", repoRoot, []string{"CGO_ENABLED=0"},
-				[]string{goBin, "build", "-tags", "lambda.norpc", "-trimpath", "-o", built.echo, "./internal/e2e/testdata/echo"}},
+				append(append([]string{goBin}, lambdaLike...), "-o", built.echo, "./internal/e2e/testdata/echo")},
+			step{"orgaudit", repoRoot, []string{"CGO_ENABLED=0"},
+				append(append([]string{goBin}, lambdaLike...), "-o", built.orgaudit, "./cmd/orgaudit")},
 		)
-		for _, s := range steps {
+		rie := step{"aws-lambda-rie (tools/go.mod)", filepath.Join(repoRoot, "tools"), []string{"GOWORK=off"},
+			[]string{goBin, "build", "-o", built.rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"}}
+		run := func(s step) error {
 			cmd := exec.Command(s.args[0], s.args[1:]...)
 			cmd.Dir = s.dir
 			cmd.Env = append(os.Environ(), s.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("%s: %v\n%s", strings.Join(s.args, " "), err, out)
-				buildWhat = s.what
+				return fmt.Errorf("%s: %v\n%s", strings.Join(s.args, " "), err, out)
+			}
+			return nil
+		}
+		// The emulator shares nothing with the rest: build it alongside.
+		rieErr := make(chan error, 1)
+		go func() { rieErr <- run(rie) }()
+		for _, s := range steps {
+			if err := run(s); err != nil {
+				<-rieErr
+				buildErr, buildWhat = err, s.what
 				return
 			}
 		}
+		if err := <-rieErr; err != nil {
+			buildErr, buildWhat = err, rie.what
+			return
+		}
 		built.took = time.Since(start)
+		t.Logf("built the bootstraps, orgaudit and aws-lambda-rie in %v", built.took.Round(100*time.Millisecond))
 	})
 	if buildErr != nil {
 		if strings.HasPrefix(buildWhat, "aws-lambda-rie") {

@@ -310,12 +310,30 @@ func TestFailedStepIsRecorded(t *testing.T) {
 	if err := json.Unmarshal(calls[2].Payload, &recorded); err != nil || recorded["error"] == nil {
 		t.Fatalf("Got(RecordFailure event) = %s; want the State with the error under \"error\"", calls[2].Payload)
 	}
-	failed := map[string]bool{}
-	for _, s := range expectedScope(t, st.org, runInput{}) {
-		failed[s.node.ID] = true
+	// No manifest write of Check got through, so the run knows only what
+	// Start wrote: RecordFailure may still store the reports of the jobs
+	// Start had started, if they completed; every other entity fails with
+	// the step's error.
+	var started runState
+	if err := json.Unmarshal(calls[0].Response, &started); err != nil {
+		t.Fatal(err)
 	}
-	// No manifest write of Check got through, so nothing completed as far
-	// as the run knows: every entity fails with the step's error.
+	var sum reportdoc.Summary
+	if err := json.Unmarshal(st.get(t, st.prefix+reportdoc.SummaryKey(ex.name)), &sum); err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	failed := map[string]bool{}
+	completed := 0
+	for _, l := range sum.Reports {
+		if l.Status == reportdoc.StatusFailed {
+			failed[l.EntityID] = true
+		} else {
+			completed++
+		}
+	}
+	if completed > started.Running {
+		t.Errorf("Got(completed reports of the failed run) = %d; want at most the %d job(s) Start started", completed, started.Running)
+	}
 	w := want{runID: ex.name, status: reportdoc.RunFailed, failed: failed, failCode: checkErr.ErrorType, unusedDays: unusedDefault(t, st)}
 	st.verifyRun(t, w)
 }
