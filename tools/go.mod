@@ -1,3 +1,6 @@
+// Programs the tests build from pinned sources, apart from the main module's
+// dependencies: the AWS Lambda Runtime Interface Emulator for internal/e2e
+// (go -C tools build github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie).
 module github.com/orgaudit/orgaudit/tools
 
 go 1.26.8

@@ -133,6 +133,7 @@ func TestRunWithFailedJobAndThrottling(t *testing.T) {
 	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunPartial,
 		failed: map[string]bool{failing: true}, unusedDays: unusedDefault(t, st)}
 	s := st.verifyState(t, w)
+	t.Logf("State.throttled = %d", s.Throttled)
 	if s.Throttled == 0 {
 		t.Errorf("Got(State.throttled) = 0; want > 0 with sim %s", strings.Join(st.simFlags, " "))
 	}

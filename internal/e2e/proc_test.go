@@ -244,21 +244,28 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// waitTCP waits until addr accepts connections or p exits.
+// waitTCP waits until addr accepts connections; it fails the test if p
+// exits first or takes longer than within.
 func waitTCP(t *testing.T, p *proc, addr string, within time.Duration) {
 	t.Helper()
+	if err := dialUntil(p, addr, within); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dialUntil(p *proc, addr string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		if p.exited() {
-			t.Fatalf("%s exited before listening on %s", p.name, addr)
+			return fmt.Errorf("%s exited before listening on %s", p.name, addr)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after %v: %v", p.name, addr, within, err)
+			return fmt.Errorf("%s not listening on %s after %v: %v", p.name, addr, within, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -241,13 +241,23 @@ func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simUR
 	for k, v := range fc.Env {
 		env = append(env, k+"="+v)
 	}
-	addr, apiAddr := freeAddr(t), freeAddr(t)
-	p := startProc(t, fc.LogicalID+" (aws-lambda-rie)", env, rie,
-		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", apiAddr,
-		bootstrap)
-	waitTCP(t, p, addr, 20*time.Second)
-	return "http://" + addr + "/2015-03-31/functions/function/invocations", p
+	// The emulator cannot pick its own ports: a port found free may be
+	// taken before it binds, so try again with others.
+	for attempt := 1; ; attempt++ {
+		addr, apiAddr := freeAddr(t), freeAddr(t)
+		p := startProc(t, fc.LogicalID+" (aws-lambda-rie)", env, rie,
+			"--runtime-interface-emulator-address", addr,
+			"--runtime-api-address", apiAddr,
+			bootstrap)
+		if err := dialUntil(p, addr, 20*time.Second); err != nil {
+			if p.exited() && attempt < 3 {
+				t.Logf("%s exited at start (%v); trying other ports", p.name, err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		return "http://" + addr + "/2015-03-31/functions/function/invocations", p
+	}
 }
 
 // invocation is one Invoke the front passed to a function.
