@@ -472,3 +472,20 @@ func TestStepFailedType(t *testing.T) {
 		t.Errorf("Got(error type name) = %q; want StepFailed", typ)
 	}
 }
+
+// TestWalkOverBudget: a walk that cannot finish within Start's budget
+// fails Start cleanly, before the deadline, and writes nothing.
+func TestWalkOverBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) { o.OrgTPS = 2 }})
+	short, cancel := context.WithTimeout(testCtx(t), 1500*time.Millisecond)
+	defer cancel()
+	_, err := e.p.Start(short, StartEvent{ExecutionName: "slow-walk", Input: json.RawMessage(`{"includeAccounts":true}`)})
+	var sf *StepFailed
+	if !errors.As(err, &sf) || !strings.Contains(err.Error(), "budget") || short.Err() != nil {
+		t.Errorf("Got(Start) = %v (deadline passed: %v); want a StepFailed about the budget before the deadline", err, short.Err())
+	}
+	if keys, _ := e.store.List(testCtx(t), ""); len(keys) != 0 {
+		t.Errorf("Got(objects) = %q; want none", keys)
+	}
+}

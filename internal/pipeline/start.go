@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/manifest"
@@ -30,6 +31,7 @@ func (p *Pipeline) start(ctx context.Context, ev StartEvent) (State, string, err
 		return State{}, "", err
 	}
 	log := p.log.With("run_id", in.RunID)
+	begun, budget := time.Now(), p.budget(ctx)
 	m, err := manifest.Load(ctx, p.store, in.RunID)
 	switch {
 	case err == nil:
@@ -38,8 +40,15 @@ func (p *Pipeline) start(ctx context.Context, ev StartEvent) (State, string, err
 		}
 		log.Info("resuming run", "entities", len(m.Entities))
 	case manifest.IsNotFound(err):
-		m, err = p.newRun(ctx, in, log)
+		// The walk stops at the step's budget, leaving time to report
+		// the failure before the function's deadline.
+		walkCtx, cancel := context.WithDeadline(ctx, budget)
+		m, err = p.newRun(walkCtx, in, log)
+		cancel()
 		if err != nil {
+			if ctx.Err() == nil && walkCtx.Err() != nil {
+				err = fmt.Errorf("walking the organization took longer than the step's budget (%s): %w", budget.Sub(begun).Round(time.Second), err)
+			}
 			return State{}, in.RunID, err
 		}
 		log.Info("run started", "organization_id", m.OrganizationID, "entities", len(m.Entities),
@@ -53,7 +62,7 @@ func (p *Pipeline) start(ctx context.Context, ev StartEvent) (State, string, err
 		return State{}, in.RunID, err
 	}
 	r := p.newRunner(m, log)
-	opCtx, cancel := r.opContext(ctx, p.budget(ctx))
+	opCtx, cancel := r.opContext(ctx, budget)
 	defer cancel()
 	st, err := r.finish(ctx, r.startJobs(ctx, opCtx))
 	return st, in.RunID, err
