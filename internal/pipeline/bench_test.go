@@ -184,3 +184,28 @@ func BenchmarkFinalize11001(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStartQuotaScale walks an organization at AWS's quotas (1,000
+// OUs five levels deep, 10,000 accounts) with includeAccounts and
+// includePolicies and writes its manifest: the whole of Start's work.
+//
+//	go test ./internal/pipeline -run '^$' -bench StartQuotaScale -benchtime 1x
+func BenchmarkStartQuotaScale(b *testing.B) {
+	org, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: 1000, Accounts: 10000, Depth: 5, Seed: 9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range b.N {
+		e := newEnv(b, envOptions{org: org})
+		e.store = objstore.NewDir(b.TempDir(), "orgaudit/")
+		e.p.store = e.store
+		ctx := testCtx(b)
+		start := time.Now()
+		st, err := e.p.Start(ctx, StartEvent{ExecutionName: fmt.Sprintf("quota-%d", i), Input: json.RawMessage(`{"includeAccounts":true,"includePolicies":true}`)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s-start")
+		b.ReportMetric(float64(st.Total), "reports")
+	}
+}
