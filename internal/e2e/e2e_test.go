@@ -181,10 +181,16 @@ func TestInvalidInputFailsAtStart(t *testing.T) {
 
 // TestRunOnMotoS3 runs with S3 served by moto_server, an independent S3
 // implementation, while Organizations, IAM and STS stay on the simulator:
-// the functions reach it through AWS_ENDPOINT_URL_S3.
+// the functions reach it through AWS_ENDPOINT_URL_S3. The stack is deployed
+// with parameters (IncludeAccounts, Prefix) so that the nightly input {}
+// takes its defaults from the function environment they set.
 func TestRunOnMotoS3(t *testing.T) {
-	st := deploy(t, stackOptions{orgFile: orgFile, motoS3: true})
-	ex := st.execute(t, "nightly-on-moto", `{"includeAccounts":true}`)
+	st := deploy(t, stackOptions{orgFile: orgFile, motoS3: true,
+		params: map[string]string{"IncludeAccounts": "true", "Prefix": "audit/nightly/"}})
+	if st.prefix != "audit/nightly/" {
+		t.Fatalf("Got(prefix) = %q; want the Prefix parameter", st.prefix)
+	}
+	ex := st.execute(t, "nightly-on-moto", `{}`)
 	if !ex.succeeded {
 		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
 	}

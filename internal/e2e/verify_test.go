@@ -189,6 +189,10 @@ func (st *stack) verifyRun(t *testing.T, w want) {
 	sort.Strings(wantRun)
 	var gotRun, parts []string
 	for _, k := range keys {
+		rel, inPrefix := strings.CutPrefix(k, st.prefix)
+		if !inPrefix || !(strings.HasPrefix(rel, "runs/") || strings.HasPrefix(rel, "access/") || rel == reportdoc.LatestKey) {
+			t.Errorf("Got(object %s); want everything under %q in runs/, access/ or latest.json", k, st.prefix)
+		}
 		switch {
 		case strings.HasPrefix(k, runDir):
 			gotRun = append(gotRun, k)
