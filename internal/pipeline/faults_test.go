@@ -489,3 +489,30 @@ func TestWalkOverBudget(t *testing.T) {
 		t.Errorf("Got(objects) = %q; want none", keys)
 	}
 }
+
+// TestStaleDigests: digests made with another service catalog (a deploy
+// in the middle of a run) are recomputed from the stored reports.
+func TestStaleDigests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	e.run(ctx, `{}`, "stale")
+	m, err := manifest.Load(ctx, e.store, "stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *m.Entities[0].Digest
+	for i := range m.Entities {
+		m.Entities[i].Digest.Catalog = "00000000"
+	}
+	if err := m.Save(ctx, e.store); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.p.Store(ctx, State{RunID: "stale"}); err != nil || !st.Done {
+		t.Fatalf("Got(Store) = %+v, %v; want done", st, err)
+	}
+	o := e.verify(ctx, "stale", expectScope(e.org, false, false), nil)
+	if got := *o.manifest.Entities[0].Digest; got != want {
+		t.Errorf("Got(refreshed digest) = %+v; want %+v", got, want)
+	}
+}
