@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
+
 	"github.com/orgaudit/orgaudit/internal/accessreport"
+	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
@@ -515,4 +520,33 @@ func TestStaleDigests(t *testing.T) {
 	if got := *o.manifest.Entities[0].Digest; got != want {
 		t.Errorf("Got(refreshed digest) = %+v; want %+v", got, want)
 	}
+}
+
+// brokenIAM fails every Generate for one entity path with a server error.
+type brokenIAM struct {
+	accessreport.API
+	path string
+}
+
+func (b brokenIAM) GenerateOrganizationsAccessReport(ctx context.Context, in *iam.GenerateOrganizationsAccessReportInput, opts ...func(*iam.Options)) (*iam.GenerateOrganizationsAccessReportOutput, error) {
+	if aws.ToString(in.EntityPath) == b.path {
+		return nil, &smithy.GenericAPIError{Code: "ServiceFailure", Message: "internal failure", Fault: smithy.FaultServer}
+	}
+	return b.API.GenerateOrganizationsAccessReport(ctx, in, opts...)
+}
+
+// TestPersistentServerErrors: an entity whose calls keep failing with
+// server errors fails after a bounded number of rounds; the run ends.
+func TestPersistentServerErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ou, _ := e.org.Node(e.org.OUs[1].ID)
+	p := New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: brokenIAM{API: e.p.reports.API, path: ou.Path}, Store: e.store, Now: e.p.now, Logger: e.p.log})
+	p.tune = e.p.tune
+	p.tune.backoff = backoff.Policy{Base: time.Millisecond, Cap: 5 * time.Millisecond}
+	p.reports.Backoff = backoff.Policy{Base: time.Millisecond, Cap: time.Millisecond}
+	e.p = p
+	ctx := testCtx(t)
+	e.run(ctx, `{}`, "server-errors")
+	e.verify(ctx, "server-errors", expectScope(e.org, false, false), map[scopeKey]string{{ou.ID, ""}: "ServiceFailure"})
 }
