@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/orgaudit/orgaudit/internal/accessreport"
+	"github.com/orgaudit/orgaudit/internal/athena"
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/manifest"
@@ -549,4 +550,30 @@ func TestPersistentServerErrors(t *testing.T) {
 	ctx := testCtx(t)
 	e.run(ctx, `{}`, "server-errors")
 	e.verify(ctx, "server-errors", expectScope(e.org, false, false), map[scopeKey]string{{ou.ID, ""}: "ServiceFailure"})
+}
+
+// TestOrphanPartEmptied: a part file the manifest never recorded (left by
+// a step that crashed between the two writes) holds no rows at the end.
+func TestOrphanPartEmptied(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ctx := testCtx(t)
+	e.run(ctx, `{}`, "orphan")
+	m, err := manifest.Load(ctx, e.store, "orphan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := reportdoc.AccessPartKey(m.StartedAt.Time, "orphan", m.NextPart+1)
+	stray := athena.NewPart()
+	if err := stray.Add([]athena.Row{{RunID: "orphan", EntityID: "r-stray", ServiceNamespace: "s3"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := stray.Bytes()
+	if err := e.store.Put(ctx, orphan, b, athena.ContentType); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.p.Store(ctx, State{RunID: "orphan"}); err != nil {
+		t.Fatal(err)
+	}
+	e.verify(ctx, "orphan", expectScope(e.org, false, false), nil) // counts every row of every part
 }
