@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/orgaudit/orgaudit/internal/notify"
 )
 
 // functionNames are the three step functions. The Makefile's build-%Function
@@ -28,6 +30,17 @@ var designEnvironment = map[string]any{
 	"ORGAUDIT_MAX_CONCURRENT_JOBS": ref("MaxConcurrentJobs"),
 	"ORGAUDIT_INCLUDE_ACCOUNTS":    ref("IncludeAccounts"),
 	"ORGAUDIT_INCLUDE_POLICIES":    ref("IncludePolicies"),
+}
+
+// functionEnvironment is what each function's environment must be: the
+// design contract, and for Store also the first-use topic, set only when the
+// notification is on (unset reads as empty: off).
+func functionEnvironment(name string) map[string]any {
+	env := maps.Clone(designEnvironment)
+	if name == "StoreFunction" {
+		env[notify.EnvTopicARN] = ifValue("NotifyFirstUse", ref("FirstUseTopic"), ref("AWS::NoValue"))
+	}
+	return env
 }
 
 // effectiveFunction merges Globals.Function into a function's Properties the
@@ -128,14 +141,15 @@ func TestFunctionEnvironmentIsDesignContract(t *testing.T) {
 	for _, name := range functionNames {
 		t.Run(name, func(t *testing.T) {
 			env := asMap(t, get(t, effectiveFunction(t, name), "Environment", "Variables"), "environment")
+			wantEnv := functionEnvironment(name)
 			got := slices.Sorted(maps.Keys(env))
-			want := slices.Sorted(maps.Keys(designEnvironment))
+			want := slices.Sorted(maps.Keys(wantEnv))
 			if !slices.Equal(got, want) {
 				t.Fatalf("Got(%q) environment names = %v; want %v", name, got, want)
 			}
 			for _, k := range want {
-				if canon(env[k]) != canon(designEnvironment[k]) {
-					t.Errorf("Got(%q) %s = %s; want %s", name, k, canon(env[k]), canon(designEnvironment[k]))
+				if canon(env[k]) != canon(wantEnv[k]) {
+					t.Errorf("Got(%q) %s = %s; want %s", name, k, canon(env[k]), canon(wantEnv[k]))
 				}
 			}
 		})
@@ -164,7 +178,8 @@ func TestEveryParameterAndConditionIsUsed(t *testing.T) {
 		}
 	}
 	wantParams := []string{
-		"AlarmEmail", "BucketName", "IncludeAccounts", "IncludePolicies", "KmsKeyArn",
+		"AlarmEmail", "AthenaDatabaseName", "BucketName", "FirstUseNotification",
+		"IncludeAccounts", "IncludePolicies", "KmsKeyArn",
 		"ManifestRetentionDays", "MaxConcurrentJobs", "Prefix", "ReportRoleArn",
 		"ReportRoleSession", "ScheduleEnabled", "ScheduleExpression", "UnusedDays",
 	}
@@ -340,12 +355,14 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 		// listPrefix is the only s3:prefix ListBucket may be granted for.
 		objects    []any
 		listPrefix any
+		// notifies: sns:Publish on the first-use topic, only when it exists.
+		notifies bool
 	}{
-		{"StartFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}},
-		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}},
+		{"StartFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
+		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
 		{"StoreFunction", []any{
 			bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*"), bucketARN("/${Prefix}latest.json"),
-		}, map[string]any{"Fn::Sub": "${Prefix}*"}},
+		}, map[string]any{"Fn::Sub": "${Prefix}*"}, true},
 	}
 	allowed := []string{
 		"kms:Decrypt", "kms:GenerateDataKey",
@@ -355,6 +372,10 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.function, func(t *testing.T) {
+			allowed := allowed
+			if tt.notifies {
+				allowed = append(slices.Clone(allowed), "sns:Publish")
+			}
 			role := tt.function + "Role"
 			stmts := roleStatements(t, role)
 			granted := map[string]bool{}
@@ -401,6 +422,10 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 						if s.when != "HasKmsKey" || canon(res) != canon([]any{ref("KmsKeyArn")}) {
 							t.Errorf("Got(%q) %s on %s when %q; want KmsKeyArn when HasKmsKey", role, a, canon(res), s.when)
 						}
+					case "sns:Publish":
+						if s.when != "NotifyFirstUse" || canon(res) != canon([]any{ref("FirstUseTopic")}) {
+							t.Errorf("Got(%q) sns:Publish on %s when %q; want FirstUseTopic when NotifyFirstUse", role, canon(res), s.when)
+						}
 					case "logs:CreateLogStream", "logs:PutLogEvents":
 						want := getAtt(tt.function+"LogGroup", "Arn")
 						if canon(res) != canon([]any{want}) {
@@ -409,7 +434,11 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 					}
 				}
 			}
-			for _, need := range []string{"sts:AssumeRole", "s3:GetObject", "s3:PutObject", "logs:PutLogEvents"} {
+			needs := []string{"sts:AssumeRole", "s3:GetObject", "s3:PutObject", "logs:PutLogEvents"}
+			if tt.notifies {
+				needs = append(needs, "sns:Publish")
+			}
+			for _, need := range needs {
 				if !granted[need] {
 					t.Errorf("Got(%q) %s granted = false; want true", role, need)
 				}
@@ -618,5 +647,62 @@ func TestOutputs(t *testing.T) {
 		if canon(got) != canon(want[k]) {
 			t.Errorf("Got(output %s) = %s; want %s", k, canon(got), canon(want[k]))
 		}
+	}
+}
+
+// TestFirstUseNotification checks that the notification is off by default
+// and that the topic, its output and Store's access to it exist only when
+// it is on.
+func TestFirstUseNotification(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := asMap(t, get(t, tpl, "Parameters", "FirstUseNotification"), "FirstUseNotification")
+	if p["Default"] != "NONE" || canon(p["AllowedValues"]) != canon([]any{"NONE", "SNS"}) {
+		t.Errorf("Got(FirstUseNotification) default %v, allowed %s; want NONE of [NONE SNS]", p["Default"], canon(p["AllowedValues"]))
+	}
+	cond := get(t, tpl, "Conditions", "NotifyFirstUse")
+	if want := map[string]any{"Fn::Equals": []any{ref("FirstUseNotification"), "SNS"}}; canon(cond) != canon(want) {
+		t.Errorf("Got(NotifyFirstUse) = %s; want %s", canon(cond), canon(want))
+	}
+	topic := resource(t, "FirstUseTopic")
+	if topic["Type"] != "AWS::SNS::Topic" || topic["Condition"] != "NotifyFirstUse" {
+		t.Errorf("Got(FirstUseTopic type, condition) = %v, %v; want AWS::SNS::Topic, NotifyFirstUse", topic["Type"], topic["Condition"])
+	}
+	out := asMap(t, get(t, tpl, "Outputs", "FirstUseTopicArn"), "FirstUseTopicArn output")
+	if out["Condition"] != "NotifyFirstUse" || canon(out["Value"]) != canon(ref("FirstUseTopic")) {
+		t.Errorf("Got(FirstUseTopicArn output) = %s; want the topic when NotifyFirstUse", canon(out))
+	}
+	// Every use of the topic sits where the condition holds: the resource
+	// is absent otherwise and a bare Ref would break the deployment.
+	var bare []string
+	var walk func(v any, path string, guarded bool)
+	walk = func(v any, path string, guarded bool) {
+		switch x := v.(type) {
+		case []any:
+			for i, e := range x {
+				walk(e, fmt.Sprintf("%s[%d]", path, i), guarded)
+			}
+		case map[string]any:
+			if args, ok := x["Fn::If"].([]any); ok && len(args) == 3 && args[0] == "NotifyFirstUse" {
+				walk(args[1], path+"(then)", true)
+				walk(args[2], path+"(else)", guarded)
+				return
+			}
+			if canon(x) == canon(ref("FirstUseTopic")) && !guarded {
+				bare = append(bare, path)
+			}
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				walk(x[k], path+"."+k, guarded)
+			}
+		}
+	}
+	for _, section := range []string{"Resources", "Outputs"} {
+		for name, v := range asMap(t, tpl[section], section) {
+			guarded := asMap(t, v, name)["Condition"] == "NotifyFirstUse"
+			walk(v, section+"."+name, guarded)
+		}
+	}
+	if len(bare) > 0 {
+		slices.Sort(bare)
+		t.Errorf("Got(unconditional references to FirstUseTopic) = %v; want none", bare)
 	}
 }
