@@ -1,7 +1,9 @@
-// Package notify tells an SNS topic when a run finds services used for the
-// first time: one message per root or OU whose report lists services that
-// were unused (or not listed) in the previous run and are used now. It is off
-// unless the deployment sets a topic (ORGAUDIT_NOTIFY_TOPIC_ARN).
+// Package notify tells an SNS topic when a run finds services newly used:
+// one message per root or OU whose report lists services used within the
+// unused threshold now and not in the previous run (never accessed, accessed
+// longer ago, or not listed), the newlyAccessed services of the summary's
+// changes. It is off unless the deployment sets a topic
+// (ORGAUDIT_NOTIFY_TOPIC_ARN).
 package notify
 
 import (
@@ -221,7 +223,7 @@ func subject(m Message) string {
 	if len(m.Services) == 1 {
 		noun = "service"
 	}
-	s := fmt.Sprintf("orgaudit: %d %s used for the first time in %s", len(m.Services), noun, who)
+	s := fmt.Sprintf("orgaudit: %d %s newly used in %s", len(m.Services), noun, who)
 	b := []byte(s)
 	for i, c := range b {
 		if c < 0x20 || c > 0x7e {

@@ -148,8 +148,8 @@ func TestFirstUseOverSNS(t *testing.T) {
 			name: "root and OU, accounts and policy reports left out", changes: changes, details: FromEntries(entries),
 			wantCalls: []string{"PublishBatch:2"}, want: []Message{wantRoot, wantSales},
 			subjects: []string{
-				"orgaudit: 1 service used for the first time in Root",
-				"orgaudit: 2 services used for the first time in Sales",
+				"orgaudit: 1 service newly used in Root",
+				"orgaudit: 2 services newly used in Sales",
 			},
 		},
 		{
@@ -162,7 +162,7 @@ func TestFirstUseOverSNS(t *testing.T) {
 			want: []Message{{RunID: "run-2", PreviousRunID: "run-1", OrganizationID: orgID, UnusedDays: days,
 				Entity:   reportdoc.Entity{ID: salesID, Type: reportdoc.TypeOU, Path: sales.Path},
 				Services: []Service{{"ec2", "Amazon Elastic Compute Cloud", nil}, {"sqs", "Amazon Simple Queue Service", nil}}}},
-			subjects: []string{"orgaudit: 2 services used for the first time in " + salesID},
+			subjects: []string{"orgaudit: 2 services newly used in " + salesID},
 		},
 		{name: "thirteen OUs", changes: many, wantCalls: []string{"PublishBatch:10", "PublishBatch:3"}},
 		{name: "nothing new", changes: &reportdoc.Changes{PreviousRunID: "run-1", Entities: []reportdoc.EntityChanges{}}},
@@ -295,11 +295,11 @@ func TestSubject(t *testing.T) {
 		services         int
 		want             string
 	}{
-		{"plain", "Sales", 3, "orgaudit: 3 services used for the first time in Sales"},
-		{"one", "Sales", 1, "orgaudit: 1 service used for the first time in Sales"},
-		{"no name", "", 2, "orgaudit: 2 services used for the first time in " + salesID},
-		{"control and non-ASCII", "Sa\nlés", 2, "orgaudit: 2 services used for the first time in Sa?l??s"},
-		{"too long", long, 2, ("orgaudit: 2 services used for the first time in " + long)[:97] + "..."},
+		{"plain", "Sales", 3, "orgaudit: 3 services newly used in Sales"},
+		{"one", "Sales", 1, "orgaudit: 1 service newly used in Sales"},
+		{"no name", "", 2, "orgaudit: 2 services newly used in " + salesID},
+		{"control and non-ASCII", "Sa\nlés", 2, "orgaudit: 2 services newly used in Sa?l??s"},
+		{"too long", long, 2, ("orgaudit: 2 services newly used in " + long)[:97] + "..."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
