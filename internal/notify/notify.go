@@ -100,6 +100,11 @@ func FirstUseWith(ctx context.Context, pub Publisher, topicARN string, runID, or
 		}
 		entries = append(entries, e)
 	}
+	// SNS only takes a topic's messages in the topic's own region.
+	var opts []func(*sns.Options)
+	if r := regionOf(topicARN); r != "" {
+		opts = append(opts, func(o *sns.Options) { o.Region = r })
+	}
 	switch len(entries) {
 	case 0:
 		return 0, nil
@@ -107,7 +112,7 @@ func FirstUseWith(ctx context.Context, pub Publisher, topicARN string, runID, or
 		e := entries[0]
 		_, err := pub.Publish(ctx, &sns.PublishInput{
 			TopicArn: aws.String(topicARN), Subject: e.Subject, Message: e.Message, MessageAttributes: e.MessageAttributes,
-		})
+		}, opts...)
 		if err != nil {
 			return 0, fmt.Errorf("publish first-use notification for %s: %w", msgs[0].Entity.Path, err)
 		}
@@ -115,7 +120,7 @@ func FirstUseWith(ctx context.Context, pub Publisher, topicARN string, runID, or
 	}
 	sent := 0
 	for _, batch := range batches(entries) {
-		out, err := pub.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(topicARN), PublishBatchRequestEntries: batch})
+		out, err := pub.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(topicARN), PublishBatchRequestEntries: batch}, opts...)
 		if err != nil {
 			return sent, fmt.Errorf("publish first-use notifications (%d of %d sent): %w", sent, len(entries), err)
 		}
@@ -169,6 +174,16 @@ func Messages(runID, orgID string, changes *reportdoc.Changes, d Details) []Mess
 		return strings.Compare(a.Entity.ID, b.Entity.ID)
 	})
 	return out
+}
+
+// regionOf returns the region of an SNS topic ARN
+// (arn:<partition>:sns:<region>:<account>:<name>), or "" when it has none.
+func regionOf(topicARN string) string {
+	parts := strings.SplitN(topicARN, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" {
+		return ""
+	}
+	return parts[3]
 }
 
 // entityType tells an entity's type from its id, as Organizations shapes

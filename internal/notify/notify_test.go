@@ -252,6 +252,16 @@ func TestFirstUseOverSNS(t *testing.T) {
 		})
 	}
 
+	t.Run("topic in another region than the client", func(t *testing.T) {
+		topicARN, queueURL := topicWithQueue(t, ctx, snsc, sqsc, "first-use-region")
+		elsewhere := sns.New(sns.Options{Region: "eu-west-1", Credentials: creds, BaseEndpoint: aws.String(url)})
+		n, err := FirstUseWith(ctx, elsewhere, topicARN, "run-2", orgID, changes, FromEntries(entries))
+		if err != nil || n != 2 {
+			t.Fatalf("Got(FirstUseWith from eu-west-1) = %d, %v; want 2, no error", n, err)
+		}
+		receive(t, ctx, sqsc, queueURL, 2)
+	})
+
 	t.Run("missing topic", func(t *testing.T) {
 		missing := "arn:aws:sns:us-east-1:123456789012:no-such-topic"
 		n, err := FirstUseWith(ctx, snsc, missing, "run-2", orgID, changes, FromEntries(entries))
@@ -358,5 +368,19 @@ func TestBatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRegionOf(t *testing.T) {
+	tests := []struct{ arn, want string }{
+		{"arn:aws:sns:eu-west-1:123456789012:orgaudit-FirstUseTopic-ABC", "eu-west-1"},
+		{"arn:aws-us-gov:sns:us-gov-west-1:123456789012:t", "us-gov-west-1"},
+		{"arn:aws:sqs:eu-west-1:123456789012:q", ""},
+		{"not-an-arn", ""},
+	}
+	for _, tt := range tests {
+		if got := regionOf(tt.arn); got != tt.want {
+			t.Errorf("Got(regionOf(%q)) = %q; want %q", tt.arn, got, tt.want)
+		}
 	}
 }
