@@ -37,12 +37,12 @@ type Publisher interface {
 var _ Publisher = (*sns.Client)(nil)
 
 // SNS limits: ten entries per PublishBatch, 256 KiB for a message and for a
-// whole batch (message bodies, subjects and attributes together), 100
-// printable ASCII characters for a subject.
+// whole batch (message bodies, subjects and attributes together), a subject
+// of printable ASCII "less than 100 characters long".
 const (
 	maxBatchEntries = 10
 	maxPayloadBytes = 256 * 1024
-	maxSubjectChars = 100
+	maxSubjectChars = 99
 )
 
 // Message is the JSON body of a first-use notification.
@@ -227,7 +227,7 @@ func entry(i int, m Message) (types.PublishBatchRequestEntry, error) {
 }
 
 // subject is a one-line summary within SNS's rules: printable ASCII, at
-// most 100 characters. Entity names are untrusted text, so anything else
+// most 99 characters. Entity names are untrusted text, so anything else
 // becomes "?".
 func subject(m Message) string {
 	who := m.Entity.Name

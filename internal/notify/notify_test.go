@@ -309,7 +309,7 @@ func TestSubject(t *testing.T) {
 		{"one", "Sales", 1, "orgaudit: 1 service newly used in Sales"},
 		{"no name", "", 2, "orgaudit: 2 services newly used in " + salesID},
 		{"control and non-ASCII", "Sa\nlés", 2, "orgaudit: 2 services newly used in Sa?l??s"},
-		{"too long", long, 2, ("orgaudit: 2 services newly used in " + long)[:97] + "..."},
+		{"too long", long, 2, ("orgaudit: 2 services newly used in " + long)[:96] + "..."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
