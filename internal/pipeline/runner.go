@@ -310,7 +310,7 @@ func (r *runner) stuckJob(i int) {
 // the wait grows with the time already waited, so the first job is found
 // quickly whatever its duration.
 func (r *runner) pollInterval(e *manifest.Entity, now time.Time) time.Duration {
-	floor := r.floor
+	floor := r.pollFloor()
 	if r.m.JobMillis == 0 {
 		if e.SentAt == 0 {
 			return floor
@@ -331,7 +331,22 @@ func (r *runner) firstPoll() time.Duration {
 	if r.m.JobMillis == 0 {
 		return r.floor
 	}
-	return max(r.p.estimate(r.m), r.floor)
+	return max(r.p.estimate(r.m), r.pollFloor())
+}
+
+// pollFloor is the shortest wait between polls of a job: r.floor (which
+// grows under throttling), shrunk in proportion when jobs take less than
+// ten floors, so that polling keeps pace with jobs of tens of milliseconds
+// (a time-scaled simulator) as it does with IAM's jobs of seconds.
+func (r *runner) pollFloor() time.Duration {
+	if r.m.JobMillis == 0 {
+		return r.floor
+	}
+	limit := r.p.estimate(r.m) / 10
+	if limit >= r.p.tune.pollFloor {
+		return r.floor
+	}
+	return max(time.Duration(float64(r.floor)*float64(limit)/float64(r.p.tune.pollFloor)), time.Millisecond)
 }
 
 // observe learns from a finished job. Its duration lies between the last
