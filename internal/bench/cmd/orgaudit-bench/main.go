@@ -1,0 +1,474 @@
+// Command orgaudit-bench measures orgaudit at AWS-quota scale on the
+// simulator and prints the figures of docs/benchmarks.md as Markdown.
+//
+//	go run ./internal/bench/cmd/orgaudit-bench [flags]
+//
+// It also has a hidden subcommand, "step", that runs one pipeline step in
+// its own process so that the step's peak RSS can be read alone.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/orgaudit/orgaudit/internal/bench"
+	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/pipeline"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/sim"
+	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "step" {
+		os.Exit(stepMain(os.Args[2:]))
+	}
+	os.Exit(benchMain(os.Args[1:]))
+}
+
+type options struct {
+	ous, accounts, depth int
+	scale                float64
+	iamTPS, orgTPS       float64 // real-world rates; the bench divides them by scale
+	reps, naiveFullReps  int
+	naivePoll            time.Duration
+	sanityOUs            int
+	sanityAccounts       int
+	sanityScale          float64
+	coldReps             int
+	rie                  string
+	skipBuild            bool
+	jsonOut              string
+	timeline             string
+}
+
+func benchMain(args []string) int {
+	fs := flag.NewFlagSet("orgaudit-bench", flag.ContinueOnError)
+	var o options
+	fs.IntVar(&o.ous, "ous", 1000, "OUs of the simulated organization")
+	fs.IntVar(&o.accounts, "accounts", 10000, "accounts of the simulated organization")
+	fs.IntVar(&o.depth, "depth", 5, "OU levels under the root")
+	fs.Float64Var(&o.scale, "scale", 0.01, "time scale of the simulated job latency (1 = realistic)")
+	fs.Float64Var(&o.iamTPS, "iam-tps", 20, "IAM request rate, in real-world requests per second (scaled with the jobs)")
+	fs.Float64Var(&o.orgTPS, "org-tps", 10, "Organizations request rate, in real-world requests per second (scaled with the jobs)")
+	fs.IntVar(&o.reps, "reps", 3, "runs of the pipeline per scope (medians reported)")
+	fs.IntVar(&o.naiveFullReps, "naive-full-reps", 1, "runs of the naive script with accounts (it is the slowest part)")
+	fs.DurationVar(&o.naivePoll, "naive-poll", 5*time.Second, "the naive script's poll interval, real-world (scaled with the jobs)")
+	fs.IntVar(&o.sanityOUs, "sanity-ous", 20, "OUs of the realistic-latency sanity run (0: skip)")
+	fs.IntVar(&o.sanityAccounts, "sanity-accounts", 200, "accounts of the sanity run")
+	fs.Float64Var(&o.sanityScale, "sanity-scale", 1, "time scale of the sanity run")
+	fs.IntVar(&o.coldReps, "cold-reps", 5, "cold starts per function under aws-lambda-rie (0: skip)")
+	fs.StringVar(&o.rie, "rie", "", "aws-lambda-rie binary (default: built from tools/go.mod)")
+	fs.BoolVar(&o.skipBuild, "skip-build", false, "skip binary sizes and cold starts")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the raw figures as JSON to this file")
+	fs.StringVar(&o.timeline, "timeline", "", "write the IAM calls of the last pipeline run to this file (ms since start, call, job, status)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: orgaudit-bench [flags]\n\nMeasures orgaudit against its lower bound on a simulated organization and prints Markdown.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := run(context.Background(), o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "orgaudit-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// runResult is one run of the pipeline or of the naive script.
+type runResult struct {
+	Kind          string        `json:"kind"` // pipeline | naive
+	Accounts      bool          `json:"includeAccounts"`
+	Entities      int           `json:"entities"`
+	Wall          time.Duration `json:"wallNs"`
+	JobTime       time.Duration `json:"jobTimeNs"`
+	WalkBound     time.Duration `json:"walkBoundNs"`
+	Ratio         float64       `json:"ratio"`
+	OrgCalls      int64         `json:"orgCalls"`
+	IAM           iamreports.Stats
+	Polls, Pages  int64
+	Trace         *bench.Trace `json:"trace,omitempty"`
+	ManifestBytes int64        `json:"manifestBytes"`
+	Throttled     int          `json:"throttled"`
+}
+
+func (r runResult) bound() time.Duration { return r.JobTime + r.WalkBound }
+
+func run(ctx context.Context, o options, w io.Writer) error {
+	log := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", args...)
+	}
+	t0 := time.Now()
+	org, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.ous, Accounts: o.accounts, Depth: o.depth, Seed: 1})
+	if err != nil {
+		return err
+	}
+	log("organization: %d OUs, %d accounts, generated in %s", len(org.OUs), len(org.Accounts), time.Since(t0).Round(time.Millisecond))
+	var results []runResult
+	for _, accounts := range []bool{false, true} {
+		for rep := 1; rep <= o.reps; rep++ {
+			withChildren := accounts && rep == 1
+			r, err := pipelineRun(ctx, org, o.scale, o, accounts, withChildren)
+			if err != nil {
+				return err
+			}
+			log("pipeline accounts=%v rep %d: %d entities, wall %s, bound %s, ratio %.3f, transitions %d",
+				accounts, rep, r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio, r.Trace.Transitions)
+			results = append(results, r)
+		}
+		naiveReps := o.reps
+		if accounts {
+			naiveReps = o.naiveFullReps
+		}
+		for rep := 1; rep <= naiveReps; rep++ {
+			r, err := naiveRun(ctx, org, o.scale, o, accounts)
+			if err != nil {
+				return err
+			}
+			log("naive accounts=%v rep %d: %d entities, wall %s, bound %s, ratio %.3f",
+				accounts, rep, r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio)
+			results = append(results, r)
+		}
+	}
+	var sanity []runResult
+	if o.sanityOUs > 0 {
+		small, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.sanityOUs, Accounts: o.sanityAccounts, Depth: min(o.depth, 3), Seed: 2})
+		if err != nil {
+			return err
+		}
+		r, err := pipelineRun(ctx, small, o.sanityScale, o, false, false)
+		if err != nil {
+			return err
+		}
+		log("sanity pipeline: wall %s, bound %s, ratio %.3f", r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio)
+		sanity = append(sanity, r)
+		n, err := naiveRun(ctx, small, o.sanityScale, o, false)
+		if err != nil {
+			return err
+		}
+		log("sanity naive: wall %s, bound %s, ratio %.3f", n.Wall.Round(time.Millisecond), n.bound().Round(time.Millisecond), n.Ratio)
+		sanity = append(sanity, n)
+	}
+	var bins []binaryResult
+	if !o.skipBuild {
+		if bins, err = binaries(ctx, o, log); err != nil {
+			return err
+		}
+	}
+	if o.jsonOut != "" {
+		b, err := json.MarshalIndent(map[string]any{"results": results, "sanity": sanity, "binaries": bins}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	report(w, o, org, results, sanity, bins)
+	return nil
+}
+
+// environment is one simulator with clients pointed at it.
+type environment struct {
+	sim      *sim.Simulator
+	endpoint string
+	stop     func() error
+	counter  *bench.CallCounter
+	awsCfg   aws.Config
+	orgTPS   float64
+}
+
+func newEnvironment(ctx context.Context, org *orgmodel.Org, scale float64, o options, buckets ...string) (*environment, error) {
+	e := &environment{orgTPS: o.orgTPS / scale}
+	s, err := sim.New(sim.Options{
+		Org:     org,
+		IAM:     iamreports.Options{TimeScale: scale, MaxJobs: 1},
+		IAMTPS:  o.iamTPS / scale,
+		OrgTPS:  e.orgTPS,
+		Buckets: buckets,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.sim = s
+	if e.endpoint, e.stop, err = sim.Serve(ctx, "127.0.0.1:0", s); err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	e.counter = &bench.CallCounter{Next: tr}
+	e.awsCfg, err = awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(sim.DefaultAccessKeyID, sim.DefaultSecretAccessKey, "")),
+		awsconfig.WithBaseEndpoint(e.endpoint),
+	)
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	e.awsCfg.HTTPClient = &http.Client{Transport: e.counter}
+	return e, nil
+}
+
+func (e *environment) walkBound() time.Duration {
+	return time.Duration(float64(e.counter.Organizations()) / e.orgTPS * float64(time.Second))
+}
+
+const benchBucket = "orgaudit-bench"
+
+func pipelineRun(ctx context.Context, org *orgmodel.Org, scale float64, o options, accounts, withChildren bool) (runResult, error) {
+	env, err := newEnvironment(ctx, org, scale, o)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer env.stop()
+	dir, err := os.MkdirTemp("", "orgaudit-bench-")
+	if err != nil {
+		return runResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Default()
+	cfg.Bucket = benchBucket
+	orgs, iamClient, _ := config.NewClients(ctx, env.awsCfg, cfg)
+	counting := &bench.CountingIAM{API: iamClient, Record: o.timeline != ""}
+	p := pipeline.New(cfg, pipeline.Deps{Orgs: orgs, IAM: counting, Store: objstore.NewDir(dir, cfg.Prefix)})
+	steps := bench.Steps{P: p}
+	if withChildren {
+		steps.Child = childRunner(env.endpoint, dir)
+		steps.InChild = func(fn string, iter int, s pipeline.State) bool {
+			switch fn {
+			case "Start":
+				return true
+			case "Check":
+				return iter == 1 || s.Queued == 0
+			default: // Store: the first, and the last (nothing left to run)
+				return iter == 1 || (s.Queued == 0 && s.Running == 0)
+			}
+		}
+	}
+	input := json.RawMessage(fmt.Sprintf(`{"includeAccounts": %v}`, accounts))
+	runID := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	tr, err := bench.Drive(ctx, steps, runID, input, scale)
+	if err != nil {
+		return runResult{}, err
+	}
+	st := env.sim.IAM().Stats()
+	r := runResult{
+		Kind: "pipeline", Accounts: accounts, Entities: tr.Final.Total,
+		Wall: tr.Wall, JobTime: st.JobDuration, WalkBound: env.walkBound(),
+		OrgCalls: env.counter.Organizations(), IAM: st, Polls: counting.Polls(), Pages: counting.Pages(),
+		Trace: &tr, Throttled: tr.Final.Throttled,
+	}
+	r.Ratio = float64(r.Wall) / float64(r.bound())
+	if o.timeline != "" {
+		if err := writeTimeline(o.timeline, counting.Events()); err != nil {
+			return r, err
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(cfg.Prefix+reportdoc.ManifestKey(runID)))); err == nil {
+		r.ManifestBytes = fi.Size()
+	}
+	if tr.Final.Failed > 0 || tr.Final.Completed != tr.Final.Total {
+		return r, fmt.Errorf("run %s: %d of %d completed, %d failed", runID, tr.Final.Completed, tr.Final.Total, tr.Final.Failed)
+	}
+	return r, nil
+}
+
+func naiveRun(ctx context.Context, org *orgmodel.Org, scale float64, o options, accounts bool) (runResult, error) {
+	env, err := newEnvironment(ctx, org, scale, o)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer env.stop()
+	dir, err := os.MkdirTemp("", "orgaudit-bench-naive-")
+	if err != nil {
+		return runResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Default()
+	orgs, _, _ := config.NewClients(ctx, env.awsCfg, cfg)
+	global := env.awsCfg.Copy()
+	global.Region = config.GlobalRegion
+	// The script keeps the SDK's own retries, as a script would.
+	iamClient := iam.NewFromConfig(global)
+	poll := time.Duration(float64(o.naivePoll) * scale)
+	n, err := bench.Naive(ctx, orgs, iamClient, accounts, poll, dir)
+	if err != nil {
+		return runResult{}, err
+	}
+	st := env.sim.IAM().Stats()
+	r := runResult{
+		Kind: "naive", Accounts: accounts, Entities: n.Entities,
+		Wall: n.Wall, JobTime: st.JobDuration, WalkBound: env.walkBound(),
+		OrgCalls: env.counter.Organizations(), IAM: st, Polls: int64(n.Polls),
+	}
+	r.Ratio = float64(r.Wall) / float64(r.bound())
+	return r, nil
+}
+
+// childRunner runs a step as "orgaudit-bench step" with the environment a
+// Lambda function would have.
+func childRunner(endpoint, dir string) func(ctx context.Context, fn string, event []byte) (pipeline.State, int64, error) {
+	return func(ctx context.Context, fn string, event []byte) (pipeline.State, int64, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return pipeline.State{}, 0, err
+		}
+		cmd := exec.CommandContext(ctx, self, "step", "-fn", fn, "-dir", dir)
+		cmd.Env = append(os.Environ(),
+			"AWS_ENDPOINT_URL="+endpoint,
+			"AWS_ACCESS_KEY_ID="+sim.DefaultAccessKeyID,
+			"AWS_SECRET_ACCESS_KEY="+sim.DefaultSecretAccessKey,
+			"AWS_REGION=us-east-1",
+			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(bench.Functions[fn].MemoryMB),
+			config.EnvBucket+"="+benchBucket,
+		)
+		cmd.Stdin = bytes.NewReader(event)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			return pipeline.State{}, 0, fmt.Errorf("step %s: %w: %s", fn, err, errOut.String())
+		}
+		var res stepResult
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			return pipeline.State{}, 0, fmt.Errorf("step %s: %w", fn, err)
+		}
+		if res.Error != "" {
+			return res.State, res.PeakRSSKiB, errors.New(res.Error)
+		}
+		return res.State, res.PeakRSSKiB, nil
+	}
+}
+
+type stepResult struct {
+	State      pipeline.State `json:"state"`
+	Error      string         `json:"error,omitempty"`
+	PeakRSSKiB int64          `json:"peakRssKiB"`
+}
+
+// stepMain is the child: one step, built as the function's main builds it
+// (memory limit, configuration from the environment, SDK clients), on a
+// directory store, under the function's deadline.
+func stepMain(args []string) int {
+	fs := flag.NewFlagSet("step", flag.ContinueOnError)
+	fn := fs.String("fn", "", "Start, Check or Store")
+	dir := fs.String("dir", "", "store directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if limit, ok := config.LambdaMemoryLimit(os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
+	res := stepResult{}
+	err := func() error {
+		f, ok := bench.Functions[*fn]
+		if !ok {
+			return fmt.Errorf("unknown step %q", *fn)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), f.Timeout)
+		defer cancel()
+		cfg, err := config.FromEnv(os.Getenv)
+		if err != nil {
+			return err
+		}
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return err
+		}
+		orgs, iamClient, _ := config.NewClients(ctx, awsCfg, cfg)
+		p := pipeline.New(cfg, pipeline.Deps{Orgs: orgs, IAM: iamClient, Store: objstore.NewDir(*dir, cfg.Prefix), Logger: slog.New(slog.DiscardHandler)})
+		in, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return err
+		}
+		if *fn == "Start" {
+			var ev pipeline.StartEvent
+			if err := json.Unmarshal(in, &ev); err != nil {
+				return err
+			}
+			res.State, err = p.Start(ctx, ev)
+			return err
+		}
+		var s pipeline.State
+		if err := json.Unmarshal(in, &s); err != nil {
+			return err
+		}
+		if *fn == "Check" {
+			res.State, err = p.Check(ctx, s)
+		} else {
+			res.State, err = p.Store(ctx, s)
+		}
+		return err
+	}()
+	if err != nil {
+		res.Error = err.Error()
+	}
+	res.PeakRSSKiB = peakRSSKiB()
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// peakRSSKiB reads VmHWM, the process's peak resident set, from
+// /proc/self/status.
+func peakRSSKiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// freePort returns a free loopback port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func writeTimeline(path string, evs []bench.Event) error {
+	var b bytes.Buffer
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%.1f\t%s\t%s\t%s\n", float64(e.At.Sub(evs[0].At).Microseconds())/1000, e.Op, e.JobID, e.Status)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/bench"
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
+)
+
+func medianDuration(ds []time.Duration) time.Duration {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return time.Duration(bench.Median(xs))
+}
+
+// pick returns the runs of one kind and scope.
+func pick(rs []runResult, kind string, accounts bool) []runResult {
+	var out []runResult
+	for _, r := range rs {
+		if r.Kind == kind && r.Accounts == accounts {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func med(rs []runResult, f func(runResult) float64) float64 {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	return bench.Median(xs)
+}
+
+func secs(d float64) string { return fmt.Sprintf("%.1f s", d/float64(time.Second)) }
+
+func scopeName(accounts bool) string {
+	if accounts {
+		return "root + OUs + accounts"
+	}
+	return "root + OUs"
+}
+
+// machine describes this machine in one line.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/(1<<20))
+	}
+	kernel := ""
+	if b, err := exec.Command("uname", "-r").Output(); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%s, %d CPUs%s%s, %s %s/%s", model, runtime.NumCPU(), mem, kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func report(w io.Writer, o options, org *orgmodel.Org, results, sanity []runResult, bins []binaryResult) {
+	fmt.Fprintf(w, "Measured %s on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine())
+	fmt.Fprintf(w, "Organization: %d OUs (%d levels), %d accounts; job latency time scale %g; one job at a time; "+
+		"IAM %g TPS and Organizations %g TPS real-world, i.e. %g and %g requests/s at this scale; naive poll every %s real-world (%s here). "+
+		"Pipeline: %d runs per scope; naive: %d runs without accounts, %d with. Medians.\n\n",
+		len(org.OUs), o.depth, len(org.Accounts), o.scale, o.iamTPS, o.orgTPS, o.iamTPS/o.scale, o.orgTPS/o.scale,
+		o.naivePoll, time.Duration(float64(o.naivePoll)*o.scale), o.reps, o.reps, o.naiveFullReps)
+
+	fmt.Fprintln(w, "### Wall time against the lower bound")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Scope | Entities | Job time (sim) | Walk bound | Lower bound | orgaudit wall | orgaudit ratio | naive wall | naive ratio |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, acc := range []bool{false, true} {
+		p, n := pick(results, "pipeline", acc), pick(results, "naive", acc)
+		if len(p) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | **%.3f** | %s | **%.3f** |\n", scopeName(acc), p[0].Entities,
+			secs(med(p, func(r runResult) float64 { return float64(r.JobTime) })),
+			secs(med(p, func(r runResult) float64 { return float64(r.WalkBound) })),
+			secs(med(p, func(r runResult) float64 { return float64(r.bound()) })),
+			secs(med(p, func(r runResult) float64 { return float64(r.Wall) })),
+			med(p, func(r runResult) float64 { return r.Ratio }),
+			secs(med(n, func(r runResult) float64 { return float64(r.Wall) })),
+			med(n, func(r runResult) float64 { return r.Ratio }))
+	}
+	for _, acc := range []bool{false, true} {
+		p := pick(results, "pipeline", acc)
+		var all []string
+		for _, r := range p {
+			all = append(all, fmt.Sprintf("%.3f", r.Ratio))
+		}
+		if len(all) > 0 {
+			fmt.Fprintf(w, "\nEvery orgaudit ratio, %s: %s.", scopeName(acc), strings.Join(all, ", "))
+		}
+	}
+	fmt.Fprintln(w)
+	if len(sanity) == 2 {
+		p, n := sanity[0], sanity[1]
+		fmt.Fprintf(w, "\nRealistic latency (time scale %g), root + %d OUs: job time %s, lower bound %s; orgaudit %s (ratio **%.3f**), naive %s (ratio **%.3f**).\n",
+			o.sanityScale, p.Entities-1, secs(float64(p.JobTime)), secs(float64(p.bound())), secs(float64(p.Wall)), p.Ratio, secs(float64(n.Wall)), n.Ratio)
+	}
+
+	fmt.Fprintln(w, "\n### State transitions, Lambda time and cost per run")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Scope | Entities | Loop iterations | Transitions | per 1,000 entities | Step Functions USD | Lambda invocations | GB-s (bench) | GB-s (real time, est.) | Lambda USD (est.) | Total USD/night |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, acc := range []bool{false, true} {
+		p := pick(results, "pipeline", acc)
+		if len(p) == 0 {
+			continue
+		}
+		it := med(p, func(r runResult) float64 { return float64(r.Trace.Iterations) })
+		tr := med(p, func(r runResult) float64 { return float64(r.Trace.Transitions) })
+		req := med(p, func(r runResult) float64 { return float64(r.Trace.Requests()) })
+		gbs := med(p, func(r runResult) float64 { return r.Trace.GBSeconds() })
+		real := med(p, func(r runResult) float64 { return realGBSeconds(*r.Trace, o.scale) })
+		sfn, lam := bench.CostUSD(int(tr), real, int(req))
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %.1f | %.4f | %.0f | %.1f | %.0f | %.4f | %.4f |\n", scopeName(acc), p[0].Entities,
+			it, tr, tr/float64(p[0].Entities)*1000, sfn, req, gbs, real, lam, sfn+lam)
+	}
+
+	fmt.Fprintln(w, "\n### IAM calls per job")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Scope | Runner | Generate calls / job | status polls / job | page reads / job | 409 answers | throttled answers |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+	for _, acc := range []bool{false, true} {
+		for _, kind := range []string{"pipeline", "naive"} {
+			rs := pick(results, kind, acc)
+			if len(rs) == 0 {
+				continue
+			}
+			r := rs[len(rs)-1] // the last run: no step ran in a child process
+			jobs := float64(r.IAM.JobsCreated)
+			polls, pages := float64(r.Polls), float64(r.Pages)
+			if kind == "naive" {
+				pages = float64(r.IAM.GetCalls) - polls
+			}
+			fmt.Fprintf(w, "| %s | %s | %.3f | %.2f | %.3f | %d | %d |\n", scopeName(acc), kind,
+				float64(r.IAM.GenerateCalls)/jobs, polls/jobs, pages/jobs, r.IAM.LimitExceeded, r.Throttled)
+		}
+	}
+
+	fmt.Fprintln(w, "\n### Memory and manifest at full scope")
+	fmt.Fprintln(w)
+	for _, r := range pick(results, "pipeline", true) {
+		if len(r.Trace.PeakRSS) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%d entities; each measured step ran alone in a child process built like its function (GOMEMLIMIT from the function's memory size).\n\n", r.Entities)
+		fmt.Fprintln(w, "| Step | Peak RSS (VmHWM) | Function memory |")
+		fmt.Fprintln(w, "|---|---:|---:|")
+		for _, fn := range []string{"Start", "Check", "Store"} {
+			fmt.Fprintf(w, "| %s | %.1f MiB | %d MB |\n", fn, float64(r.Trace.PeakRSS[fn])/1024, bench.Functions[fn].MemoryMB)
+		}
+		fmt.Fprintf(w, "\nManifest: %d bytes (%.1f KiB) for %d entities.\n", r.ManifestBytes, float64(r.ManifestBytes)/1024, r.Entities)
+		break
+	}
+
+	if len(bins) > 0 {
+		fmt.Fprintln(w, "\n### Bootstraps")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "| Function | Size (linux/arm64, as deployed) | Size (linux/%s) | Cold start to first answer (median of %d) | Warm invocation (median) |\n", runtime.GOARCH, len(bins[0].ColdStarts))
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+		for _, b := range bins {
+			fmt.Fprintf(w, "| %s | %.1f MiB | %.1f MiB | %s | %s |\n", b.Function, float64(b.SizeArm64)/(1<<20), float64(b.SizeHost)/(1<<20),
+				medianDuration(b.ColdStarts).Round(100*time.Microsecond), medianDuration(b.Warm).Round(100*time.Microsecond))
+		}
+	}
+}
+
+// realGBSeconds estimates the GB-seconds of the same run at real job
+// latency: Check spends its time waiting for jobs, so its time grows with
+// them (divided by the time scale); Start and Store do work whose time
+// does not depend on the jobs' latency.
+func realGBSeconds(t bench.Trace, scale float64) float64 {
+	real := t
+	real.Billed = map[string]time.Duration{}
+	for fn, d := range t.Billed {
+		if fn == "Check" {
+			d = time.Duration(float64(d) / scale)
+		}
+		real.Billed[fn] = d
+	}
+	return real.GBSeconds()
+}
