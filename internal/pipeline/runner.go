@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/accessreport"
@@ -223,7 +225,9 @@ func (r *runner) limitDelay() time.Duration {
 // pollDue polls the running jobs whose time has come.
 func (r *runner) pollDue(ctx, opCtx context.Context) error {
 	now := time.Now()
-	for i := range r.m.Entities { // manifest order keeps logs stable
+	// The running jobs in manifest order (logs stay stable), without a
+	// pass over every entity: Store calls this after each report.
+	for _, i := range slices.Sorted(maps.Keys(r.running)) {
 		if !r.running[i] || now.Before(r.nextPoll[i]) {
 			continue
 		}
