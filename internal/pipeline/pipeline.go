@@ -114,7 +114,7 @@ var defaultTuning = tuning{
 	pollCap:       2 * time.Second,
 	firstEstimate: time.Second,
 	saveEvery:     2 * time.Second,
-	storeBatch:    50,
+	storeBatch:    1000, // large: loop iterations (billed transitions) follow job time, not entity count
 	partRows:      100_000,
 	transientMax:  6,
 	backoff:       backoff.Policy{Base: 500 * time.Millisecond, Cap: 30 * time.Second},
