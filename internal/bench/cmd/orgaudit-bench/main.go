@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,10 @@ type options struct {
 	ous, accounts, depth int
 	scale                float64
 	iamTPS, orgTPS       float64 // real-world rates; the bench divides them by scale
-	reps, naiveFullReps  int
+	reps, naiveReps      int
+	naiveFullReps        int
+	rssRun               bool
+	cpuProfile           string
 	naivePoll            time.Duration
 	sanityOUs            int
 	sanityAccounts       int
@@ -74,7 +78,10 @@ func benchMain(args []string) int {
 	fs.Float64Var(&o.iamTPS, "iam-tps", 20, "IAM request rate, in real-world requests per second (scaled with the jobs)")
 	fs.Float64Var(&o.orgTPS, "org-tps", 10, "Organizations request rate, in real-world requests per second (scaled with the jobs)")
 	fs.IntVar(&o.reps, "reps", 3, "runs of the pipeline per scope (medians reported)")
+	fs.IntVar(&o.naiveReps, "naive-reps", 3, "runs of the naive script without accounts")
 	fs.IntVar(&o.naiveFullReps, "naive-full-reps", 1, "runs of the naive script with accounts (it is the slowest part)")
+	fs.BoolVar(&o.rssRun, "rss", true, "one more run with accounts, not timed, whose steps run in child processes to measure their peak RSS")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (pipeline steps in-process and the simulator) to this file")
 	fs.DurationVar(&o.naivePoll, "naive-poll", 5*time.Second, "the naive script's poll interval, real-world (scaled with the jobs)")
 	fs.IntVar(&o.sanityOUs, "sanity-ous", 20, "OUs of the realistic-latency sanity run (0: skip)")
 	fs.IntVar(&o.sanityAccounts, "sanity-accounts", 200, "accounts of the sanity run")
@@ -124,6 +131,17 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	log := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, time.Now().UTC().Format("15:04:05 ")+format+"\n", args...)
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 := time.Now()
 	org, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.ous, Accounts: o.accounts, Depth: o.depth, Seed: 1})
 	if err != nil {
@@ -132,9 +150,17 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	log("organization: %d OUs, %d accounts, generated in %s", len(org.OUs), len(org.Accounts), time.Since(t0).Round(time.Millisecond))
 	var results []runResult
 	for _, accounts := range []bool{false, true} {
+		if accounts && o.rssRun {
+			r, err := pipelineRun(ctx, org, o.scale, o, accounts, true)
+			if err != nil {
+				return err
+			}
+			r.Kind = "rss"
+			log("pipeline accounts=%v, steps measured in child processes (not timed): peak RSS %v KiB, manifest %d bytes", accounts, r.Trace.PeakRSS, r.ManifestBytes)
+			results = append(results, r)
+		}
 		for rep := 1; rep <= o.reps; rep++ {
-			withChildren := accounts && rep == 1
-			r, err := pipelineRun(ctx, org, o.scale, o, accounts, withChildren)
+			r, err := pipelineRun(ctx, org, o.scale, o, accounts, false)
 			if err != nil {
 				return err
 			}
@@ -142,7 +168,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 				accounts, rep, r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio, r.Trace.Transitions)
 			results = append(results, r)
 		}
-		naiveReps := o.reps
+		naiveReps := o.naiveReps
 		if accounts {
 			naiveReps = o.naiveFullReps
 		}
