@@ -14,11 +14,11 @@ import (
 	"testing"
 )
 
-// iamPrefixes reads testdata/iam-prefixes.txt: 449 real IAM service
+// iamPrefixes reads the catalog's iam-prefixes.txt: 449 real IAM service
 // prefixes, about what a full access report lists.
 func iamPrefixes(t *testing.T) []string {
 	t.Helper()
-	f, err := os.Open("testdata/iam-prefixes.txt")
+	f, err := os.Open("../catalog/iam-prefixes.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
