@@ -1,11 +1,22 @@
 // Command gencatalog writes the simulator's service catalog from botocore's
-// service models. It is run by hand when the catalog is refreshed; the result
-// is committed as internal/catalog/services.json.
+// service models and the list of IAM service prefixes. It is run by hand when
+// the catalog is refreshed; the result is committed as
+// internal/catalog/services.json.
 //
-//	go run ./internal/catalog/gencatalog -data "$(python3 -c 'import botocore,os;print(os.path.dirname(botocore.__file__))')/data" > internal/catalog/services.json
+//	go run ./internal/catalog/gencatalog \
+//		-data "$(python3 -c 'import botocore,os;print(os.path.dirname(botocore.__file__))')/data" \
+//		-iam-prefixes internal/catalog/iam-prefixes.txt > internal/catalog/services.json
+//
+// Access reports and SCP actions name services by IAM service prefix. A
+// model's signingName is usually that prefix but not always (CloudWatch signs
+// as "monitoring", its actions are cloudwatch:*), so only namespaces on the
+// IAM prefix list are written: a signing name that is a prefix keeps the
+// model's full name, a known mismatch is mapped by the aliases table, and
+// any other signing name is left out with a note on stderr.
 package main
 
 import (
+	"bufio"
 	"compress/gzip"
 	"encoding/json"
 	"flag"
@@ -16,6 +27,42 @@ import (
 	"sort"
 	"strings"
 )
+
+// alias maps a botocore signing name to the IAM prefix its actions use.
+type alias struct {
+	prefix string
+	// name replaces the model's full name when several models share the
+	// prefix and none of their names covers it.
+	name string
+}
+
+// aliases are the signing names whose operations IAM authorizes under
+// another prefix that has no model of its own. Each was checked against the
+// actions cfn-lint lists for the prefix: nearly every operation of the model
+// is an action of the prefix.
+var aliases = map[string]alias{
+	"iot-jobs-data":   {prefix: "iotjobsdata"},
+	"monitoring":      {prefix: "cloudwatch"},
+	"mturk-requester": {prefix: "mechanicalturk"},
+	"tagging":         {prefix: "tag"},
+	// The four Partner Central APIs are one IAM service.
+	"partnercentral-account":  {prefix: "partnercentral", name: "AWS Partner Central"},
+	"partnercentral-benefits": {prefix: "partnercentral", name: "AWS Partner Central"},
+	"partnercentral-channel":  {prefix: "partnercentral", name: "AWS Partner Central"},
+	"partnercentral-selling":  {prefix: "partnercentral", name: "AWS Partner Central"},
+}
+
+// dropped are the signing names that are not IAM prefixes and are left out
+// on purpose, with the reason.
+var dropped = map[string]string{
+	"application-cost-profiler": "retired service; no IAM prefix",
+	"awsssoportal":              "the portal API is authorized by IAM Identity Center tokens, not IAM actions",
+	"cloudcontrolapi":           "authorized as cloudformation:*, which has its own model",
+	"iotdata":                   "authorized as iot:*, which has its own model",
+	"ioteventsdata":             "authorized as iotevents:*, which has its own model",
+	"iotsecuredtunneling":       "authorized as iot:*, which has its own model",
+	"iotthingsgraph":            "retired service; no IAM prefix",
+}
 
 type serviceModel struct {
 	Metadata struct {
@@ -32,27 +79,67 @@ type entry struct {
 
 func main() {
 	data := flag.String("data", "", "botocore data directory (required)")
+	prefixFile := flag.String("iam-prefixes", "", "IAM service prefixes, one a line, # for comments (required)")
 	flag.Parse()
-	if *data == "" {
-		fmt.Fprintln(os.Stderr, "gencatalog: -data is required")
+	if *data == "" || *prefixFile == "" {
+		fmt.Fprintln(os.Stderr, "gencatalog: -data and -iam-prefixes are required")
 		os.Exit(2)
 	}
-	entries, err := collect(*data)
+	prefixes, err := readPrefixes(*prefixFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gencatalog:", err)
 		os.Exit(1)
+	}
+	entries, left, err := collect(*data, prefixes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gencatalog:", err)
+		os.Exit(1)
+	}
+	for _, l := range left {
+		fmt.Fprintf(os.Stderr, "gencatalog: left out %s: signing name is not an IAM prefix and has no alias\n", l)
 	}
 	out, _ := json.MarshalIndent(entries, "", " ")
 	os.Stdout.Write(append(out, '\n'))
 }
 
-func collect(dir string) ([]entry, error) {
-	services, err := os.ReadDir(dir)
+// readPrefixes reads one IAM prefix a line, skipping blank and # lines.
+func readPrefixes(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	prefixes := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			prefixes[l] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(prefixes) == 0 {
+		return nil, fmt.Errorf("read %s: no prefixes", path)
+	}
+	return prefixes, nil
+}
+
+// collect returns the catalog entries, sorted by namespace, and the models
+// left out because their signing name is neither a prefix nor known here.
+func collect(dir string, prefixes map[string]bool) ([]entry, []string, error) {
+	for from, a := range aliases {
+		if !prefixes[a.prefix] {
+			return nil, nil, fmt.Errorf("alias %s -> %s: not an IAM prefix", from, a.prefix)
+		}
+	}
+	services, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	byNamespace := map[string]string{}
 	exact := map[string]bool{}
+	var left []string
 	for _, s := range services {
 		if !s.IsDir() {
 			continue
@@ -64,14 +151,27 @@ func collect(dir string) ([]entry, error) {
 		sort.Strings(versions)
 		m, err := readModel(versions[len(versions)-1])
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Name(), err)
+			return nil, nil, fmt.Errorf("%s: %w", s.Name(), err)
 		}
 		ns := m.Metadata.SigningName
 		if ns == "" {
 			ns = m.Metadata.EndpointPrefix
 		}
 		ns = strings.ToLower(ns)
-		if ns == "" || m.Metadata.ServiceFullName == "" {
+		name := m.Metadata.ServiceFullName
+		if ns == "" || name == "" {
+			continue
+		}
+		if a, ok := aliases[ns]; ok {
+			ns = a.prefix
+			if a.name != "" {
+				name = a.name
+			}
+		}
+		if !prefixes[ns] {
+			if _, ok := dropped[ns]; !ok {
+				left = append(left, fmt.Sprintf("%s (model %s)", ns, s.Name()))
+			}
 			continue
 		}
 		// Several models share a signing name (s3 and s3control, the API
@@ -80,8 +180,8 @@ func collect(dir string) ([]entry, error) {
 		isExact := s.Name() == ns
 		old, seen := byNamespace[ns]
 		switch {
-		case !seen, isExact && !exact[ns], !exact[ns] && len(m.Metadata.ServiceFullName) < len(old):
-			byNamespace[ns] = m.Metadata.ServiceFullName
+		case !seen, isExact && !exact[ns], !exact[ns] && len(name) < len(old):
+			byNamespace[ns] = name
 			exact[ns] = exact[ns] || isExact
 		}
 	}
@@ -90,7 +190,7 @@ func collect(dir string) ([]entry, error) {
 		entries = append(entries, entry{Namespace: ns, Name: name})
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Namespace < entries[j].Namespace })
-	return entries, nil
+	return entries, left, nil
 }
 
 func readModel(path string) (*serviceModel, error) {
