@@ -10,8 +10,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/notify"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/pipeline"
 )
@@ -32,6 +34,11 @@ func main() {
 		os.Exit(1)
 	}
 	orgs, iam, s3 := config.NewClients(context.Background(), awsCfg, cfg)
-	p := pipeline.New(cfg, pipeline.Deps{Orgs: orgs, IAM: iam, Store: objstore.NewS3(s3, cfg.Bucket, cfg.Prefix), Logger: log})
+	deps := pipeline.Deps{Orgs: orgs, IAM: iam, Store: objstore.NewS3(s3, cfg.Bucket, cfg.Prefix), Logger: log}
+	if topic := os.Getenv(notify.EnvTopicARN); topic != "" {
+		// The function's own credentials publish: the report role has no sns:Publish.
+		deps.Notifier = notify.Topic{Publisher: sns.NewFromConfig(awsCfg), ARN: topic}
+	}
+	p := pipeline.New(cfg, deps)
 	lambda.Start(p.Store)
 }

@@ -78,6 +78,9 @@ type Manifest struct {
 	// finished (empty: none); PreviousResolved says it was looked up.
 	PreviousRunID    string `json:"previousRunId,omitempty"`
 	PreviousResolved bool   `json:"previousResolved,omitempty"`
+	// Notified says the first-use notifications of this run were sent, so a
+	// retried final step does not send them again.
+	Notified bool `json:"notified,omitempty"`
 	// NextPart is the number of the next Athena part file; parts 1 ..
 	// NextPart-1 are final.
 	NextPart int `json:"nextPart"`

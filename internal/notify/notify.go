@@ -322,3 +322,15 @@ func (d entriesDetails) LastAuthenticated(id, namespace string) *reportdoc.Time 
 	}
 	return reportdoc.NewTime(time.Unix(e.Digest.AsOf-accessed[i].Ago, 0))
 }
+
+// Topic publishes a run's first-use notifications to one SNS topic; it is
+// the pipeline's Notifier when the topic is configured.
+type Topic struct {
+	Publisher Publisher
+	ARN       string
+}
+
+// FirstUse sends one message per root or OU with newly used services.
+func (t Topic) FirstUse(ctx context.Context, runID, orgID string, changes *reportdoc.Changes, entries []findings.Entry) (int, error) {
+	return FirstUseWith(ctx, t.Publisher, t.ARN, runID, orgID, changes, FromEntries(entries))
+}

@@ -38,9 +38,11 @@ import (
 	"github.com/orgaudit/orgaudit/internal/accessreport"
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/orgwalk"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/runinput"
 )
 
@@ -82,17 +84,27 @@ type Deps struct {
 	Store  objstore.Store
 	Now    func() time.Time // timestamps in documents (startedAt, completedAt); nil: time.Now
 	Logger *slog.Logger     // nil: discard
+	// Notifier is told, once per run, about the services newly used since
+	// the previous run; nil: nobody is.
+	Notifier Notifier
+}
+
+// Notifier publishes the changes of a finished run (see package notify).
+// It returns how many messages it sent.
+type Notifier interface {
+	FirstUse(ctx context.Context, runID, orgID string, changes *reportdoc.Changes, entries []findings.Entry) (int, error)
 }
 
 // Pipeline runs the steps of audit runs.
 type Pipeline struct {
-	cfg     config.Config
-	store   objstore.Store
-	walker  *orgwalk.Walker
-	reports *accessreport.Client
-	now     func() time.Time
-	log     *slog.Logger
-	tune    tuning
+	cfg      config.Config
+	store    objstore.Store
+	walker   *orgwalk.Walker
+	reports  *accessreport.Client
+	now      func() time.Time
+	log      *slog.Logger
+	notifier Notifier
+	tune     tuning
 }
 
 // tuning holds the pacing constants; tests shrink some of them.
@@ -139,6 +151,8 @@ func New(cfg config.Config, deps Deps) *Pipeline {
 		log:    log,
 		tune:   defaultTuning,
 		walker: &orgwalk.Walker{API: deps.Orgs, Logger: log},
+
+		notifier: deps.Notifier,
 	}
 	p.reports = &accessreport.Client{API: deps.IAM}
 	return p

@@ -413,9 +413,30 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 		if err := p.writeLatest(ctx, m); err != nil {
 			return State{}, err
 		}
+		if err := p.notify(ctx, r, res.Changes, in.Entries); err != nil {
+			return State{}, err
+		}
 	}
 	r.log.Info("run finished", "status", summary.Status, "succeeded", summary.Entities.Succeeded, "failed", summary.Entities.Failed, "summary", p.store.Location(reportdoc.SummaryKey(m.RunID)))
 	return stateOf(m, 0, true), nil
+}
+
+// notify sends the run's first-use notifications once. A failure to send
+// is logged, not fatal: the audit itself is complete and stored.
+func (p *Pipeline) notify(ctx context.Context, r *runner, changes *reportdoc.Changes, entries []findings.Entry) error {
+	m := r.m
+	if p.notifier == nil || m.Notified || changes == nil {
+		return nil
+	}
+	n, err := p.notifier.FirstUse(ctx, m.RunID, m.OrganizationID, changes, entries)
+	if err != nil {
+		r.log.Warn("first-use notification failed", "error", err.Error(), "sent", n)
+		return nil
+	}
+	r.log.Info("first-use notifications sent", "messages", n)
+	m.Notified = true
+	r.dirty = true
+	return r.save(ctx)
 }
 
 // buildSummary lists every entity of m once, in manifest order.
