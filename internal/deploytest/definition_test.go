@@ -29,6 +29,11 @@ var transientLambdaErrors = []string{
 // again repeats at most the work since its last save.
 var crashErrors = []string{"States.Timeout", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}
 
+// stepFailed is the error type of a step that failed on its own after its
+// internal retries; the same three states try it again a bounded number of
+// times before the Catch.
+const stepFailed = "StepFailed"
+
 func TestTasksInvokeTheThreeFunctions(t *testing.T) {
 	def := loadDefinition(t)
 	var tasks []string
@@ -151,7 +156,7 @@ func TestRetryPolicies(t *testing.T) {
 			s := def.state(t, tt.state)
 			wantLen := 1
 			if tt.retryCrash {
-				wantLen = 2
+				wantLen = 3 // transient Lambda errors, crashes, StepFailed
 			}
 			if len(s.Retry) != wantLen {
 				t.Fatalf("Got(%q retriers) = %d; want %d", tt.state, len(s.Retry), wantLen)
@@ -170,6 +175,11 @@ func TestRetryPolicies(t *testing.T) {
 				}
 				if crash.MaxAttempts < 1 || crash.MaxAttempts > 3 {
 					t.Errorf("Got(%q crash retries) = %d; want 1..3", tt.state, crash.MaxAttempts)
+				}
+				if !slices.Equal(s.Retry[2].ErrorEquals, []string{stepFailed}) {
+					t.Errorf("Got(%q retriers) = %+v; want a third for %s alone", tt.state, s.Retry, stepFailed)
+				} else if n := s.Retry[2].MaxAttempts; n < 1 || n > 3 {
+					t.Errorf("Got(%q %s retries) = %d; want 1..3, so a persistent failure reaches the Catch", tt.state, stepFailed, n)
 				}
 			}
 			// A handler's own error (InvalidInput, a failed S3 write) is an
