@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/term"
 
+	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
 )
 
@@ -84,7 +85,13 @@ func preflight(ctx context.Context, c awsClients, cfg config.Config) error {
 			account = a.AccountID
 		}
 	}
-	org, err := c.Organizations.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	// The pipeline's clients leave retrying to the pipeline, so the checks
+	// here retry throttling and transient errors themselves.
+	var org *organizations.DescribeOrganizationOutput
+	err = backoff.Retry(ctx, backoff.Default, 6, func() (err error) {
+		org, err = c.Organizations.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+		return err
+	})
 	if err != nil {
 		var notInUse *orgtypes.AWSOrganizationsNotInUseException
 		var denied *orgtypes.AccessDeniedException
@@ -100,7 +107,11 @@ func preflight(ctx context.Context, c awsClients, cfg config.Config) error {
 		return userErrorf("account %s is not the management account of %s (%s): IAM generates Organizations access reports only there; use its credentials or --role-arn to a role in it",
 			account, aws.ToString(org.Organization.Id), mgmt)
 	}
-	roots, err := c.Organizations.ListRoots(ctx, &organizations.ListRootsInput{})
+	var roots *organizations.ListRootsOutput
+	err = backoff.Retry(ctx, backoff.Default, 6, func() (err error) {
+		roots, err = c.Organizations.ListRoots(ctx, &organizations.ListRootsInput{})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("list roots: %w", err)
 	}

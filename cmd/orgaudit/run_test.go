@@ -229,3 +229,21 @@ func listFiles(t *testing.T, dir string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestRunRidesOutThrottlingAndFaults runs against a simulator that throttles
+// Organizations to two requests a second and fails a fifth of all requests
+// with 500 or 503: the checks before the run and the run itself retry, and
+// every entity still gets its report.
+func TestRunRidesOutThrottlingAndFaults(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org, OrgTPS: 2, ErrorRate: 0.2, Seed: 3})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "run", "--out", out, "--run-id", "bumpy", "--progress", "none")
+	if code != exitOK {
+		t.Fatalf("exit code = %d; want %d\nstdout:\n%s\nstderr:\n%s", code, exitOK, stdout, stderr)
+	}
+	sum := readSummary(t, filepath.Join(out, "orgaudit"), "bumpy")
+	if want := 1 + len(org.OUs); sum.Entities.Succeeded != want {
+		t.Errorf("succeeded = %d; want %d (root and OUs)", sum.Entities.Succeeded, want)
+	}
+}
