@@ -125,7 +125,7 @@ func loadRun(ctx context.Context, store objstore.Store, runID string, days, def 
 		var doc struct {
 			UnusedDays int `json:"unusedDays"`
 		}
-		if err := getJSON(ctx, store, reportdoc.RunDir(runID)+"findings.json", &doc); err == nil && doc.UnusedDays > 0 {
+		if err := getJSON(ctx, store, reportdoc.FindingsKey(runID), &doc); err == nil && doc.UnusedDays > 0 {
 			days = doc.UnusedDays
 		} else {
 			days = def

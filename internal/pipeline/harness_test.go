@@ -383,7 +383,7 @@ func (e *env) verify(ctx context.Context, runID string, scope map[scopeKey]orgmo
 		e.t.Errorf("Got(summary times) = %v %v; want both, startedAt %v", s.StartedAt, s.CompletedAt, e.now)
 	}
 	// The other documents exist.
-	for _, k := range []string{FindingsKey(runID), reportdoc.HTMLKey(runID)} {
+	for _, k := range []string{reportdoc.FindingsKey(runID), reportdoc.HTMLKey(runID)} {
 		if b := e.read(ctx, k); len(b) == 0 {
 			e.t.Errorf("Got(%s) empty; want a document", k)
 		}

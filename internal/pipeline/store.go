@@ -19,9 +19,6 @@ import (
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
-// FindingsKey is the key of a run's findings document.
-func FindingsKey(runID string) string { return reportdoc.RunDir(runID) + "findings.json" }
-
 // maxCauseLen bounds the run error message kept from the state machine.
 const maxCauseLen = 2000
 
@@ -397,7 +394,7 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 		key, contentType string
 		body             []byte
 	}{
-		{FindingsKey(m.RunID), "application/json", res.FindingsJSON},
+		{reportdoc.FindingsKey(m.RunID), "application/json", res.FindingsJSON},
 		{reportdoc.HTMLKey(m.RunID), "text/html; charset=utf-8", res.HTML},
 		{reportdoc.SummaryKey(m.RunID), "application/json", sum},
 	}

@@ -20,6 +20,10 @@ func ManifestKey(runID string) string { return RunDir(runID) + "manifest.json" }
 // SummaryKey is the key of a run's summary.
 func SummaryKey(runID string) string { return RunDir(runID) + "summary.json" }
 
+// FindingsKey is the key of a run's findings (unused services and SCP
+// suggestions per entity).
+func FindingsKey(runID string) string { return RunDir(runID) + "findings.json" }
+
 // HTMLKey is the key of a run's self-contained HTML report.
 func HTMLKey(runID string) string { return RunDir(runID) + "report.html" }
 
