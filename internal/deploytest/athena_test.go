@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +292,19 @@ func sqlColumns(sql, table string, declared map[string]bool) (columns, problems 
 	}
 	slices.Sort(columns)
 	return columns, problems
+}
+
+// TestAthenaDocShowsTheSavedQueries keeps docs/athena.md's copies of the
+// saved queries identical to the template's.
+func TestAthenaDocShowsTheSavedQueries(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/athena.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, props := range namedQueries(t) {
+		sql, _ := props["QueryString"].(string)
+		if sql == "" || !strings.Contains(string(doc), "```sql\n"+strings.TrimRight(sql, "\n")+"\n```") {
+			t.Errorf("docs/athena.md does not show the saved query %s as the template defines it", name)
+		}
+	}
 }
