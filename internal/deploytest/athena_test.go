@@ -3,9 +3,9 @@ package deploytest
 import (
 	"fmt"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
-	"os"
 	"strings"
 	"testing"
 	"time"
