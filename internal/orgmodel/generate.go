@@ -263,8 +263,8 @@ func (g *generator) accounts() {
 // Themed allow-lists for generated SCPs. Every theme includes coreServices
 // so that accounts under an allow-list can still work.
 var (
-	coreServices = []string{"sts", "s3", "ec2", "iam", "kms", "logs", "monitoring", "cloudtrail", "config", "ssm",
-		"cloudformation", "tagging", "health", "support", "sso", "organizations", "access-analyzer", "guardduty",
+	coreServices = []string{"sts", "s3", "ec2", "iam", "kms", "logs", "cloudwatch", "cloudtrail", "config", "ssm",
+		"cloudformation", "tag", "health", "support", "sso", "organizations", "access-analyzer", "guardduty",
 		"securityhub", "events", "sns", "sqs", "secretsmanager", "elasticloadbalancing", "autoscaling", "acm", "route53"}
 	policyThemes = []struct {
 		name, description string
@@ -367,7 +367,7 @@ func knownSorted(set []string) []string { return setOf(set).namespaces() }
 // use, and how much of the remaining catalog forms the long tail (the rest
 // is never used).
 var (
-	tier1 = []string{"sts", "s3", "ec2", "iam", "kms", "logs", "monitoring", "cloudtrail", "config", "ssm", "cloudformation", "tagging"}
+	tier1 = []string{"sts", "s3", "ec2", "iam", "kms", "logs", "cloudwatch", "cloudtrail", "config", "ssm", "cloudformation", "tag"}
 	tier2 = map[string]float64{"lambda": 0.6, "dynamodb": 0.45, "rds": 0.35, "sns": 0.55, "sqs": 0.5, "events": 0.6,
 		"secretsmanager": 0.5, "elasticloadbalancing": 0.45, "autoscaling": 0.4, "ecr": 0.35, "ecs": 0.3, "route53": 0.3,
 		"acm": 0.3, "guardduty": 0.5, "securityhub": 0.45, "access-analyzer": 0.3, "support": 0.25, "apigateway": 0.3,

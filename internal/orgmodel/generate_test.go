@@ -166,7 +166,7 @@ func TestGenerateSkew(t *testing.T) {
 	if idle := len(o.Accounts) - active; idle < 10 || idle > 300 {
 		t.Errorf("Got(idle accounts) = %d; want some, not most (10..300 of 1000)", idle)
 	}
-	for _, ns := range []string{"sts", "s3", "ec2", "iam", "kms", "logs", "monitoring"} {
+	for _, ns := range []string{"sts", "s3", "ec2", "iam", "kms", "logs", "cloudwatch"} {
 		if users[ns] < active*9/10 {
 			t.Errorf("Got(accounts using %s) = %d; want nearly every one of %d active accounts", ns, users[ns], active)
 		}

@@ -31,12 +31,12 @@ const (
 
 // Allow lists of the file's SCPs.
 var (
-	allowCore      = []string{"cloudtrail", "ec2", "iam", "kms", "logs", "monitoring", "s3", "sts"}
-	allowWorkloads = []string{"dynamodb", "ec2", "iam", "kms", "lambda", "logs", "monitoring", "s3", "sqs", "sts"}
+	allowCore      = []string{"cloudtrail", "cloudwatch", "ec2", "iam", "kms", "logs", "s3", "sts"}
+	allowWorkloads = []string{"cloudwatch", "dynamodb", "ec2", "iam", "kms", "lambda", "logs", "s3", "sqs", "sts"}
 	allowSandbox   = []string{"ec2", "lambda", "s3", "sts"}
 	allowStaged    = []string{"athena", "glue", "s3", "sts"}
 	// workloads ∩ core: what reaches payments-prod and data-dev.
-	workloadsCore = []string{"ec2", "iam", "kms", "logs", "monitoring", "s3", "sts"}
+	workloadsCore = []string{"cloudwatch", "ec2", "iam", "kms", "logs", "s3", "sts"}
 )
 
 // seen is the expected data of one service: when, where, by which account
