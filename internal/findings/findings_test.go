@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgaudit/orgaudit/internal/catalog"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpsuggest"
 )
@@ -164,7 +165,7 @@ func TestFinalizeHTMLIsSelfContainedAndEscaped(t *testing.T) {
 }
 
 func TestFinalizeSCPMatchesSuggest(t *testing.T) {
-	in := synthRun(t, 5, 362, 5)
+	in := synthRun(t, 5, len(catalog.All()), 5)
 	for _, e := range in.Entries {
 		if e.Digest == nil {
 			continue

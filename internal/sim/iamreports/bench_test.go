@@ -15,8 +15,8 @@ import (
 	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
 )
 
-// BenchmarkGetPage reads the pages of a completed root report (362
-// services), following markers, over loopback with the SDK client, at
+// BenchmarkGetPage reads the pages of a completed root report (every
+// catalog service), following markers, over loopback with the SDK client, at
 // several page sizes; req/s is the figure to watch. Client and server
 // share the machine, and the SDK's XML decoding costs more than serving.
 func BenchmarkGetPage(b *testing.B) {
