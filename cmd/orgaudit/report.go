@@ -138,7 +138,7 @@ func loadRun(ctx context.Context, store objstore.Store, runID string, days, def 
 	run := &storedRun{summary: &sum, unusedDays: days}
 	for _, line := range sum.Reports {
 		e := findings.Entry{
-			Entity:   reportdoc.Entity{ID: line.EntityID, Type: entityType(line.EntityID), Path: line.Path},
+			Entity:   reportdoc.Entity{ID: line.EntityID, Type: reportdoc.EntityTypeOf(line.EntityID), Path: line.Path},
 			PolicyID: deref(line.PolicyID),
 			Status:   line.Status,
 		}
@@ -183,18 +183,6 @@ func latestRunID(ctx context.Context, store objstore.Store) (string, error) {
 		return "", err
 	}
 	return l.RunID, nil
-}
-
-// entityType infers an entity's type from its id, for failed reports whose
-// summary line carries no type.
-func entityType(id string) string {
-	switch {
-	case strings.HasPrefix(id, "r-"):
-		return reportdoc.TypeRoot
-	case strings.HasPrefix(id, "ou-"):
-		return reportdoc.TypeOU
-	}
-	return reportdoc.TypeAccount
 }
 
 func deref(s *string) string {

@@ -61,6 +61,7 @@ func setAWSEnv(t *testing.T, endpoint, key, secret string) {
 		"ORGAUDIT_BUCKET":             "",
 		"ORGAUDIT_PREFIX":             "",
 		"ORGAUDIT_REPORT_ROLE_ARN":    "",
+		"ORGAUDIT_UNUSED_DAYS":        "",
 	} {
 		t.Setenv(k, v)
 	}

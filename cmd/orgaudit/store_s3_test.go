@@ -13,7 +13,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/orgaudit/orgaudit/internal/orgmodel"
 	"github.com/orgaudit/orgaudit/internal/sim"
 )
 
@@ -22,38 +21,7 @@ import (
 // prefix with the real SDK client.
 func s3Fixture(t *testing.T, bucket, prefix string) *s3.Client {
 	t.Helper()
-	org, err := orgmodel.LoadFile("../../testdata/org-small.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.New(sim.Options{Org: org, Buckets: []string{bucket}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	endpoint, stop, err := sim.Serve(ctx, "127.0.0.1:0", s)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(); cancel() })
-	home := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL":            endpoint,
-		"AWS_ACCESS_KEY_ID":           sim.DefaultAccessKeyID,
-		"AWS_SECRET_ACCESS_KEY":       sim.DefaultSecretAccessKey,
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_REGION":                  "us-east-1",
-		"AWS_PROFILE":                 "",
-		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"ORGAUDIT_BUCKET":             "",
-		"ORGAUDIT_PREFIX":             "",
-		"ORGAUDIT_UNUSED_DAYS":        "",
-	} {
-		t.Setenv(k, v)
-	}
+	startSim(t, sim.Options{Org: smallOrg(t), Buckets: []string{bucket}})
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
 	if err != nil {
 		t.Fatal(err)

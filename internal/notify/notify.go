@@ -144,7 +144,7 @@ func Messages(runID, orgID string, changes *reportdoc.Changes, d Details) []Mess
 		if ec.PolicyID != nil || len(ec.NewlyAccessed) == 0 {
 			continue
 		}
-		ent := reportdoc.Entity{ID: ec.EntityID, Type: entityType(ec.EntityID), Path: ec.Path}
+		ent := reportdoc.Entity{ID: ec.EntityID, Type: reportdoc.EntityTypeOf(ec.EntityID), Path: ec.Path}
 		if d != nil {
 			if e, ok := d.Entity(ec.EntityID); ok {
 				ent = e
@@ -184,18 +184,6 @@ func regionOf(topicARN string) string {
 		return ""
 	}
 	return parts[3]
-}
-
-// entityType tells an entity's type from its id, as Organizations shapes
-// them: r-… is the root, ou-… an OU, twelve digits an account.
-func entityType(id string) string {
-	switch {
-	case strings.HasPrefix(id, "r-"):
-		return reportdoc.TypeRoot
-	case strings.HasPrefix(id, "ou-"):
-		return reportdoc.TypeOU
-	}
-	return reportdoc.TypeAccount
 }
 
 // entry encodes message i as a batch entry; Publish takes the same fields.

@@ -32,6 +32,19 @@ const (
 	RunFailed    = "FAILED"
 )
 
+// EntityTypeOf tells an entity's type from its id, as Organizations shapes
+// them: r-… is the root, ou-… an OU, anything else (twelve digits) an
+// account.
+func EntityTypeOf(id string) string {
+	switch {
+	case strings.HasPrefix(id, "r-"):
+		return TypeRoot
+	case strings.HasPrefix(id, "ou-"):
+		return TypeOU
+	}
+	return TypeAccount
+}
+
 // Time is a timestamp that always encodes as RFC 3339 in UTC with second
 // precision, as IAM reports it, so that equal instants give equal bytes.
 type Time struct{ time.Time }
