@@ -56,6 +56,7 @@ type options struct {
 	reps, naiveReps      int
 	naiveFullReps        int
 	rssRun               bool
+	rssMemoryMB          int
 	cpuProfile           string
 	naivePoll            time.Duration
 	sanityOUs            int
@@ -81,6 +82,7 @@ func benchMain(args []string) int {
 	fs.IntVar(&o.naiveReps, "naive-reps", 3, "runs of the naive script without accounts")
 	fs.IntVar(&o.naiveFullReps, "naive-full-reps", 1, "runs of the naive script with accounts (it is the slowest part)")
 	fs.BoolVar(&o.rssRun, "rss", true, "one more run with accounts, not timed, whose steps run in child processes to measure their peak RSS")
+	fs.IntVar(&o.rssMemoryMB, "rss-memory", 0, "function memory size (MB) the measured steps run with, for their GOMEMLIMIT; 0: each function's own from template.yaml")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (pipeline steps in-process and the simulator) to this file")
 	fs.DurationVar(&o.naivePoll, "naive-poll", 5*time.Second, "the naive script's poll interval, real-world (scaled with the jobs)")
 	fs.IntVar(&o.sanityOUs, "sanity-ous", 20, "OUs of the realistic-latency sanity run (0: skip)")
@@ -286,7 +288,7 @@ func pipelineRun(ctx context.Context, org *orgmodel.Org, scale float64, o option
 	p := pipeline.New(cfg, pipeline.Deps{Orgs: orgs, IAM: counting, Store: objstore.NewDir(dir, cfg.Prefix)})
 	steps := bench.Steps{P: p}
 	if withChildren {
-		steps.Child = childRunner(env.endpoint, dir)
+		steps.Child = childRunner(env.endpoint, dir, o.rssMemoryMB)
 		steps.InChild = func(fn string, iter int, s pipeline.State) bool {
 			switch fn {
 			case "Start":
@@ -360,19 +362,23 @@ func naiveRun(ctx context.Context, org *orgmodel.Org, scale float64, o options, 
 
 // childRunner runs a step as "orgaudit-bench step" with the environment a
 // Lambda function would have.
-func childRunner(endpoint, dir string) func(ctx context.Context, fn string, event []byte) (pipeline.State, int64, error) {
+func childRunner(endpoint, dir string, memoryMB int) func(ctx context.Context, fn string, event []byte) (pipeline.State, int64, error) {
 	return func(ctx context.Context, fn string, event []byte) (pipeline.State, int64, error) {
 		self, err := os.Executable()
 		if err != nil {
 			return pipeline.State{}, 0, err
 		}
 		cmd := exec.CommandContext(ctx, self, "step", "-fn", fn, "-dir", dir)
+		mem := bench.Functions[fn].MemoryMB
+		if memoryMB > 0 {
+			mem = memoryMB
+		}
 		cmd.Env = append(os.Environ(),
 			"AWS_ENDPOINT_URL="+endpoint,
 			"AWS_ACCESS_KEY_ID="+sim.DefaultAccessKeyID,
 			"AWS_SECRET_ACCESS_KEY="+sim.DefaultSecretAccessKey,
 			"AWS_REGION=us-east-1",
-			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(bench.Functions[fn].MemoryMB),
+			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(mem),
 			config.EnvBucket+"="+benchBucket,
 		)
 		cmd.Stdin = bytes.NewReader(event)

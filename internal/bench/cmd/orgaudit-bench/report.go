@@ -165,8 +165,12 @@ func report(w io.Writer, o options, org *orgmodel.Org, results, sanity []runResu
 		if len(r.Trace.PeakRSS) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%d entities; each measured step ran alone in a child process built like its function (GOMEMLIMIT from the function's memory size).\n\n", r.Entities)
-		fmt.Fprintln(w, "| Step | Peak RSS (VmHWM) | Function memory |")
+		mem := "the function's own memory size"
+		if o.rssMemoryMB > 0 {
+			mem = fmt.Sprintf("%d MB", o.rssMemoryMB)
+		}
+		fmt.Fprintf(w, "%d entities; each measured step ran alone in a child process built like its function (GOMEMLIMIT 80%% of %s).\n\n", r.Entities, mem)
+		fmt.Fprintln(w, "| Step | Peak RSS (VmHWM) | Function memory in template.yaml |")
 		fmt.Fprintln(w, "|---|---:|---:|")
 		for _, fn := range []string{"Start", "Check", "Store"} {
 			fmt.Fprintf(w, "| %s | %.1f MiB | %d MB |\n", fn, float64(r.Trace.PeakRSS[fn])/1024, bench.Functions[fn].MemoryMB)
