@@ -309,8 +309,9 @@ func (r *runner) stuckJob(i int) {
 }
 
 // pollInterval is the wait before the next poll of a job still in
-// progress: until its expected completion, then a quarter of the expected
-// duration at a time, within [pollFloor, pollCap]. Before any job finished
+// progress: until its expected completion, then a tenth of the expected
+// duration at a time (a job late by up to a tenth, not a quarter: entities'
+// jobs differ in length), within [pollFloor, pollCap]. Before any job finished
 // the wait grows with the time already waited, so the first job is found
 // quickly whatever its duration.
 func (r *runner) pollInterval(e *manifest.Entity, now time.Time) time.Duration {
@@ -327,7 +328,7 @@ func (r *runner) pollInterval(e *manifest.Entity, now time.Time) time.Duration {
 			return left
 		}
 	}
-	return min(max(est/4, floor), r.p.tune.pollCap)
+	return min(max(est/10, floor), r.p.tune.pollCap)
 }
 
 // firstPoll is the wait before the first poll of a job just started.
