@@ -26,7 +26,7 @@ e2e:
 	$(GO) test -count=1 -v ./internal/e2e/...
 
 ## bench: the quota-scale benchmark (1,000 OUs, 10,000 accounts; about 40 minutes
-## not part of test). It prints the tables of docs/benchmarks.md.
+## and not part of test). It prints the tables of docs/benchmarks.md.
 bench:
 	$(GO) run ./internal/bench/cmd/orgaudit-bench
 
