@@ -1,5 +1,6 @@
 // Command check is the Check Lambda function of the orgaudit state machine.
-// Check polls the running report jobs and starts queued ones within its Lambda budget.
+// Check polls the running report jobs, starts queued ones and stores the reports of
+// finished jobs while it waits, within its Lambda budget.
 package main
 
 import (

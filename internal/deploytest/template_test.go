@@ -359,7 +359,7 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 		notifies bool
 	}{
 		{"StartFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
-		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
+		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
 		{"StoreFunction", []any{
 			bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*"), bucketARN("/${Prefix}latest.json"),
 		}, map[string]any{"Fn::Sub": "${Prefix}*"}, true},

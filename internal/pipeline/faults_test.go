@@ -228,7 +228,8 @@ func TestStoreCrashAndRetry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{config: func(c *config.Config) { c.StepBudget = 20 * time.Second }})
 			ctx := testCtx(t)
-			e.p.tune.storeBatch = 1000 // Check runs every job before Store
+			e.p.tune.storeBatch = 1000    // Check runs every job before Store
+			e.p.tune.storeInCheck = false // and leaves every report to Store
 			st, err := e.p.Start(ctx, StartEvent{ExecutionName: "crash", Input: json.RawMessage(`{"includeAccounts":true}`)})
 			if err != nil {
 				t.Fatal(err)

@@ -114,6 +114,7 @@ type tuning struct {
 	firstEstimate time.Duration // job duration assumed before any was seen
 	saveEvery     time.Duration // manifest save interval inside a step
 	storeBatch    int           // Check hands over to Store once this many reports wait
+	storeInCheck  bool          // Check stores finished reports while it waits for running jobs
 	partRows      int           // rows per Athena part file (about)
 	transientMax  int           // consecutive transient failures before a step gives up
 	backoff       backoff.Policy
@@ -127,6 +128,7 @@ var defaultTuning = tuning{
 	firstEstimate: time.Second,
 	saveEvery:     2 * time.Second,
 	storeBatch:    1000, // large: loop iterations (billed transitions) follow job time, not entity count
+	storeInCheck:  true,
 	partRows:      100_000,
 	transientMax:  6,
 	backoff:       backoff.Policy{Base: 500 * time.Millisecond, Cap: 30 * time.Second},

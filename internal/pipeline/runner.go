@@ -34,6 +34,10 @@ type runner struct {
 	// throttles and decays back to tune.pollFloor as polls succeed.
 	floor time.Duration
 
+	// finished lists entities whose job ended (completed or failed) in
+	// the order they did, for Check to store while it waits.
+	finished []int
+
 	dirty    bool
 	lastSave time.Time
 	// failing is set on the failure path: no new jobs start.
@@ -58,9 +62,12 @@ func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 		}
 	}
 	for i := range m.Entities {
-		if m.Entities[i].State == manifest.StateRunning {
+		switch m.Entities[i].State {
+		case manifest.StateRunning:
 			r.running[i] = true
 			r.nextPoll[i] = time.Time{} // poll at once: its timing is unknown to this step
+		case manifest.StateCompleted, manifest.StateFailed:
+			r.finished = append(r.finished, i)
 		}
 	}
 	return r
@@ -122,6 +129,7 @@ func (r *runner) fail(i int, e *reportdoc.Error) {
 	delete(r.running, i)
 	delete(r.nextPoll, i)
 	delete(r.lastSeen, i)
+	r.finished = append(r.finished, i)
 	r.dirty = true
 	r.entityLog(i).Warn("report failed", "code", e.Code, "message", e.Message)
 }
@@ -270,6 +278,7 @@ func (r *runner) pollDue(ctx, opCtx context.Context) error {
 			r.dirty = true
 			if st.Status == accessreport.StatusCompleted {
 				e.State = manifest.StateCompleted
+				r.finished = append(r.finished, i)
 				r.entityLog(i).Info("report job completed", "job_id", e.JobID)
 			} else {
 				r.fail(i, st.Error)

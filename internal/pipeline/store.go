@@ -63,101 +63,138 @@ func (p *Pipeline) storeStep(ctx context.Context, s State) (State, error) {
 	return p.finalize(ctx, r)
 }
 
-// storeReports writes the report of every completed or failed entity
-// until the budget is spent, polling and starting jobs between reports so
-// that IAM does not sit idle while Store works. Athena rows go to part files of about
-// partRows rows; an entity becomes stored when the part holding its rows
-// is written and recorded, so a crash in between redoes the same work.
-func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) error {
-	m := r.m
-	part := athena.NewPart()
-	var pending []int
-	hasRows := map[int]bool{}
-	flush := func() error {
-		if len(pending) == 0 {
+// storer writes the reports of completed and failed entities and their
+// Athena rows. Rows go to part files of about partRows rows; an entity
+// becomes stored when the part holding its rows is written and recorded
+// (flush), so a crash in between redoes the same work. Check and Store
+// both use one.
+type storer struct {
+	r       *runner
+	part    *athena.Part
+	pending map[int]bool // written, recorded at the next flush
+	hasRows map[int]bool // pending entities with rows in part
+	order   []int        // pending, in the order written
+}
+
+func (r *runner) newStorer() *storer {
+	return &storer{r: r, part: athena.NewPart(), pending: map[int]bool{}, hasRows: map[int]bool{}}
+}
+
+// store writes entity i's report if it is completed or failed and not
+// already written by this storer. Errors end the step.
+func (s *storer) store(ctx, opCtx context.Context, i int) error {
+	r, m := s.r, s.r.m
+	e := &m.Entities[i]
+	if s.pending[i] {
+		return nil
+	}
+	switch e.State {
+	case manifest.StateCompleted:
+		doc, err := r.fetch(ctx, opCtx, i)
+		if err != nil {
+			return err
+		}
+		if doc == nil {
+			if e.State == manifest.StateFailed {
+				return s.store(ctx, opCtx, i) // it failed while being read: its failure report
+			}
 			return nil
 		}
-		if part.Rows() > 0 {
-			b, err := part.Bytes()
-			if err != nil {
-				return err
-			}
-			key := reportdoc.AccessPartKey(m.StartedAt.Time, m.RunID, m.NextPart)
-			if err := r.p.store.Put(ctx, key, b, athena.ContentType); err != nil {
-				return fmt.Errorf("write access part: %w", err)
-			}
-			r.log.Info("access part written", "key", key, "rows", part.Rows(), "reports", len(hasRows))
-			for i := range hasRows {
-				m.Entities[i].Part = m.NextPart
-			}
-			m.NextPart++
+		if err := r.writeReport(opCtx, doc); err != nil {
+			return err
 		}
-		for _, i := range pending {
-			m.Entities[i].State = manifest.StateStored
+		rows := athena.Rows(doc)
+		if err := s.part.Add(rows); err != nil {
+			return err
 		}
-		r.dirty = true
-		pending, hasRows, part = nil, map[int]bool{}, athena.NewPart()
-		return r.save(ctx)
+		if len(rows) > 0 {
+			s.hasRows[i] = true
+		}
+		d := findings.DigestOf(doc, m.Settings.UnusedDays)
+		e.Digest, e.Accessible, e.NotAccessed, e.Unused = &d, doc.NumberOfServicesAccessible, doc.NumberOfServicesNotAccessed, d.Unused
+		r.entityLog(i).Info("report stored", "services", len(doc.Services))
+	case manifest.StateFailed:
+		if err := r.writeReport(opCtx, failureReport(m, e)); err != nil {
+			return err
+		}
+	default:
+		return nil
 	}
-	// stop ends the loop: the budget's end is not an error.
-	stop := func(err error) error {
-		if s, cerr := stopped(ctx, opCtx, err); s && cerr == nil {
-			return flush()
-		}
-		return errors.Join(err, flush())
+	s.pending[i] = true
+	s.order = append(s.order, i)
+	if s.part.Rows() >= r.p.tune.partRows {
+		return s.flush(ctx)
 	}
+	return nil
+}
+
+// flush writes the part and records its entities as stored. It outlives a
+// cancelled caller for a few seconds, so written reports are not redone.
+func (s *storer) flush(ctx context.Context) error {
+	if len(s.order) == 0 {
+		return nil
+	}
+	r, m := s.r, s.r.m
+	ctx, cancel := saveCtx(ctx)
+	defer cancel()
+	if s.part.Rows() > 0 {
+		b, err := s.part.Bytes()
+		if err != nil {
+			return err
+		}
+		key := reportdoc.AccessPartKey(m.StartedAt.Time, m.RunID, m.NextPart)
+		if err := r.p.store.Put(ctx, key, b, athena.ContentType); err != nil {
+			return fmt.Errorf("write access part: %w", err)
+		}
+		r.log.Info("access part written", "key", key, "rows", s.part.Rows(), "reports", len(s.hasRows))
+		for i := range s.hasRows {
+			m.Entities[i].Part = m.NextPart
+		}
+		m.NextPart++
+	}
+	for _, i := range s.order {
+		m.Entities[i].State = manifest.StateStored
+	}
+	r.dirty = true
+	s.part, s.pending, s.hasRows, s.order = athena.NewPart(), map[int]bool{}, map[int]bool{}, nil
+	return r.save(ctx)
+}
+
+// stop ends a step's storing: what was written is flushed; the end of the
+// budget is not an error.
+func (s *storer) stop(ctx, opCtx context.Context, err error) error {
+	if st, cerr := stopped(ctx, opCtx, err); st && cerr == nil {
+		return s.flush(ctx)
+	}
+	return errors.Join(err, s.flush(ctx))
+}
+
+// storeReports writes the report of every completed or failed entity
+// until the budget is spent, polling and starting jobs between reports so
+// that IAM does not sit idle while Store works.
+func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) error {
+	s := r.newStorer()
 	// Jobs that finished since Check looked are stored in this pass too.
 	if err := r.pollDue(ctx, opCtx); err != nil {
-		return stop(err)
+		return s.stop(ctx, opCtx, err)
 	}
-	for i := range m.Entities {
+	for i := range r.m.Entities {
 		if !time.Now().Before(budget) {
 			break
 		}
-		e := &m.Entities[i]
-		if e.State == manifest.StateCompleted {
-			doc, err := r.fetch(ctx, opCtx, i)
-			if err != nil {
-				return stop(err)
-			}
-			if doc != nil {
-				if err := r.writeReport(opCtx, doc); err != nil {
-					return stop(err)
-				}
-				rows := athena.Rows(doc)
-				if err := part.Add(rows); err != nil {
-					return errors.Join(err, flush())
-				}
-				if len(rows) > 0 {
-					hasRows[i] = true
-				}
-				d := findings.DigestOf(doc, m.Settings.UnusedDays)
-				e.Digest, e.Accessible, e.NotAccessed, e.Unused = &d, doc.NumberOfServicesAccessible, doc.NumberOfServicesNotAccessed, d.Unused
-				pending = append(pending, i)
-				r.entityLog(i).Info("report stored", "services", len(doc.Services))
-			}
-		}
-		if e.State == manifest.StateFailed {
-			if err := r.writeReport(opCtx, failureReport(m, e)); err != nil {
-				return stop(err)
-			}
-			pending = append(pending, i)
-		}
-		if part.Rows() >= r.p.tune.partRows {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := s.store(ctx, opCtx, i); err != nil {
+			return s.stop(ctx, opCtx, err)
 		}
 		// Keep IAM busy meanwhile: poll the jobs that are due and start
 		// the next ones as slots free, as Check would.
 		if err := r.pollDue(ctx, opCtx); err != nil {
-			return stop(err)
+			return s.stop(ctx, opCtx, err)
 		}
 		if err := r.startJobs(ctx, opCtx); err != nil {
-			return stop(err)
+			return s.stop(ctx, opCtx, err)
 		}
 	}
-	return flush()
+	return s.flush(ctx)
 }
 
 // fetch reads entity i's completed report. A nil report with a nil error
