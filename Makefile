@@ -10,15 +10,26 @@ GOOS        ?= linux
 ARTIFACTS_DIR ?= $(CURDIR)/.build/$*
 LAMBDA_FLAGS = -tags lambda.norpc -trimpath -ldflags "-s -w"
 
-.PHONY: demo test unit e2e bench lint build build-lambdas clean
+.PHONY: demo test fuzz unit e2e bench lint build build-lambdas clean
 
 ## demo: audit a realistic simulated organization on the embedded simulator
 demo:
 	$(GO) run ./cmd/orgaudit run --demo --include-accounts
 
-## test: every test (unit, integration against the simulator, end to end)
+## test: every test (unit, integration against the simulator, end to end),
+## then a short fuzz run
 test:
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz
+
+## fuzz: explore each fuzz target of the run input for FUZZTIME, one at a
+## time, from the committed seed corpora (internal/runinput/testdata/fuzz)
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/runinput
+	$(GO) test -run '^$$' -fuzz '^FuzzValidRunID$$' -fuzztime $(FUZZTIME) ./internal/runinput
+	$(GO) test -run '^$$' -fuzz '^FuzzValidEntityPath$$' -fuzztime $(FUZZTIME) ./internal/runinput
+	$(GO) test -run '^$$' -fuzz '^FuzzValidPolicyID$$' -fuzztime $(FUZZTIME) ./internal/runinput
 
 ## e2e: the deployed shape end to end (part of test): Lambda binaries under
 ## aws-lambda-rie, the real state machine under aws-local-stepfunctions

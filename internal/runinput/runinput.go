@@ -13,8 +13,11 @@
 // Rules beyond the JSON types:
 //   - runId: 1..80 characters of [A-Za-z0-9._-], not "." or "..": it becomes
 //     an S3 key segment and must not leave the run's folder.
-//   - entityPaths: at least one path when present, no duplicates, each
-//     matching IAM's entity path pattern and length (19..427). Whether a path
+//   - entityPaths: 1..MaxEntityPaths (1,000) paths when present, no
+//     duplicates, each matching IAM's entity path pattern and length
+//     (19..427). An organization holds at most 1,000 OUs, and an OU with
+//     includeAccounts covers its accounts, so a longer list is a mistake
+//     (and would crowd the 256 KiB execution input). Whether a path
 //     belongs to this organization and names an entity is checked after the
 //     organization is walked (CheckPaths), with the same error type.
 //   - unusedDays: config.MinUnusedDays..config.MaxUnusedDays (1..400).
@@ -30,6 +33,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/orgaudit/orgaudit/internal/config"
 )
@@ -59,6 +64,9 @@ const (
 	MaxRunIDLen      = 80
 	MinEntityPathLen = 19
 	MaxEntityPathLen = 427
+	MaxEntityPaths   = 1000
+	// MaxFieldNameLen bounds the unknown field name an error repeats.
+	MaxFieldNameLen = 64
 )
 
 var (
@@ -105,6 +113,9 @@ func Parse(doc []byte, defaultRunID string, cfg config.Config) (Input, error) {
 	if r.EntityPaths != nil {
 		if len(*r.EntityPaths) == 0 {
 			return Input{}, &InvalidInput{Field: "entityPaths", Message: "must list at least one entity path (omit it to audit the whole organization)"}
+		}
+		if n := len(*r.EntityPaths); n > MaxEntityPaths {
+			return Input{}, &InvalidInput{Field: "entityPaths", Message: fmt.Sprintf("%d paths; at most %d (list an OU with includeAccounts to cover its accounts)", n, MaxEntityPaths)}
 		}
 		seen := map[string]bool{}
 		for i, p := range *r.EntityPaths {
@@ -203,7 +214,7 @@ func decodeStrict(doc []byte, r *raw) *InvalidInput {
 		name, _ := tok.(string)
 		target, ok := fields[name]
 		if !ok {
-			return &InvalidInput{Field: name, Message: "unknown field (known: " + knownFields + ")"}
+			return unknownField(name)
 		}
 		if seen[name] {
 			return &InvalidInput{Field: name, Message: "given more than once"}
@@ -228,6 +239,24 @@ func decodeStrict(doc []byte, r *raw) *InvalidInput {
 		return &InvalidInput{Field: "input", Message: "unexpected data after the JSON object"}
 	}
 	return nil
+}
+
+// unknownField names an unknown field as written when that reads well in
+// an error; an empty, long or unprintable name is quoted (and cut) in the
+// message of the document's error instead.
+func unknownField(name string) *InvalidInput {
+	const msg = "unknown field (known: " + knownFields + ")"
+	if name != "" && len(name) <= MaxFieldNameLen && strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return &InvalidInput{Field: name, Message: msg}
+	}
+	if len(name) > MaxFieldNameLen {
+		cut := MaxFieldNameLen
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut] + "…"
+	}
+	return &InvalidInput{Field: "input", Message: fmt.Sprintf("%q: %s", name, msg)}
 }
 
 func syntaxError(err error) *InvalidInput {

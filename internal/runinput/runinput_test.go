@@ -2,6 +2,7 @@ package runinput
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -80,6 +81,10 @@ func TestParseInvalid(t *testing.T) {
 		{"unusedDays fraction", `{"unusedDays":1.5}`, "e", "unusedDays"},
 		{"maxConcurrentJobs zero", `{"maxConcurrentJobs":0}`, "e", "maxConcurrentJobs"},
 		{"maxConcurrentJobs too big", `{"maxConcurrentJobs":11}`, "e", "maxConcurrentJobs"},
+		{"entityPaths over the bound", `{"entityPaths":` + manyPaths(MaxEntityPaths+1) + `}`, "e", "entityPaths"},
+		{"unknown empty field", `{"":1}`, "e", "input"},
+		{"unknown long field", `{"` + strings.Repeat("k", MaxFieldNameLen+1) + `":1}`, "e", "input"},
+		{"unknown unprintable field", `{"a\u0000b":1}`, "e", "input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +107,35 @@ func TestParseStrictNames(t *testing.T) {
 	for _, doc := range []string{`{"RUNID":"x"}`, `{"unuseddays":3}`, `{"runId":"a","runId":"b"}`} {
 		if _, err := Parse([]byte(doc), "e", config.Default()); err == nil {
 			t.Errorf("Got(Parse(%q)) = nil error; want InvalidInput", doc)
+		}
+	}
+}
+
+// manyPaths is a JSON array of n distinct well-formed OU paths.
+func manyPaths(n int) string {
+	paths := make([]string, n)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("%q", fmt.Sprintf("o-abcdefghij/r-ab12/ou-ab12-%08d", i))
+	}
+	return "[" + strings.Join(paths, ",") + "]"
+}
+
+func TestParseEntityPathsBound(t *testing.T) {
+	tests := []struct {
+		n         int
+		wantError bool
+	}{{1, false}, {MaxEntityPaths, false}, {MaxEntityPaths + 1, true}, {100000, true}}
+	for _, tt := range tests {
+		in, err := Parse([]byte(`{"entityPaths":`+manyPaths(tt.n)+`}`), "e", config.Default())
+		if !tt.wantError {
+			if err != nil || len(in.EntityPaths) != tt.n {
+				t.Errorf("Got(Parse(%d paths)) = %d paths, %v; want %d, no error", tt.n, len(in.EntityPaths), err, tt.n)
+			}
+			continue
+		}
+		var inv *InvalidInput
+		if !errors.As(err, &inv) || inv.Field != "entityPaths" || !strings.Contains(inv.Message, fmt.Sprint(MaxEntityPaths)) {
+			t.Errorf("Got(Parse(%d paths)) = %v; want InvalidInput on entityPaths naming the bound %d", tt.n, err, MaxEntityPaths)
 		}
 	}
 }
