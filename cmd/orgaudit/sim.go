@@ -32,8 +32,10 @@ type simFlags struct {
 	maxJobs           int
 	iamTPS, orgTPS    float64
 	errorRate         float64
+	resetRate         float64
 	failJobs          float64
 	failEntities      repeatedFlag
+	stuckEntities     repeatedFlag
 	shortPages        float64
 	buckets           repeatedFlag
 	credentials       string
@@ -66,7 +68,7 @@ Examples:
   orgaudit sim
   orgaudit sim --listen 127.0.0.1:4566 --ous 200 --accounts 2000 --depth 5 --seed 42
   orgaudit sim --org testdata/org-small.json --time-scale 0.05 --bucket audit
-  orgaudit sim --iam-tps 2 --org-tps 5 --error-rate 0.02 --fail-jobs 0.1
+  orgaudit sim --iam-tps 2 --org-tps 5 --error-rate 0.02 --reset-rate 0.01 --fail-jobs 0.1
 
 Exit codes: 0 stopped by SIGINT or SIGTERM, 1 could not serve, 2 usage error.`
 
@@ -92,8 +94,10 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Float64Var(&f.iamTPS, "iam-tps", 0, "IAM requests per second before Throttling (0: unlimited)")
 	fs.Float64Var(&f.orgTPS, "org-tps", 0, "Organizations requests per second before TooManyRequestsException (0: unlimited)")
 	fs.Float64Var(&f.errorRate, "error-rate", 0, "fraction of requests answered with an injected 500 or 503 (0..1)")
+	fs.Float64Var(&f.resetRate, "reset-rate", 0, "fraction of requests whose connection is reset without an answer, half of them after the service acted (0..1)")
 	fs.Float64Var(&f.failJobs, "fail-jobs", 0, "fraction of report jobs that end FAILED (0..1)")
 	fs.Var(&f.failEntities, "fail-entity", "entity id or path whose report jobs always end FAILED (repeatable)")
+	fs.Var(&f.stuckEntities, "stuck-entity", "entity id or path whose report jobs never leave IN_PROGRESS (repeatable)")
 	fs.Float64Var(&f.shortPages, "short-pages", 0, "fraction of report pages returned short with IsTruncated (0..1)")
 	fs.Var(&f.buckets, "bucket", "S3 bucket to create at start (repeatable)")
 	fs.StringVar(&f.credentials, "credentials", "", "JSON file of extra credentials (see above)")
@@ -155,7 +159,7 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"--error-rate", f.errorRate}, {"--fail-jobs", f.failJobs}, {"--short-pages", f.shortPages}} {
+	}{{"--error-rate", f.errorRate}, {"--reset-rate", f.resetRate}, {"--fail-jobs", f.failJobs}, {"--short-pages", f.shortPages}} {
 		if r.v < 0 || r.v > 1 {
 			return sim.Options{}, 0, fmt.Errorf("%s %v: want a fraction between 0 and 1", r.name, r.v)
 		}
@@ -200,11 +204,13 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 			MaxJobs:       f.maxJobs,
 			FailRate:      f.failJobs,
 			FailEntities:  f.failEntities,
+			StuckEntities: f.stuckEntities,
 			ShortPageRate: f.shortPages,
 		},
 		IAMTPS:      f.iamTPS,
 		OrgTPS:      f.orgTPS,
 		ErrorRate:   f.errorRate,
+		ResetRate:   f.resetRate,
 		Credentials: creds,
 		Buckets:     f.buckets,
 		Seed:        f.seed,

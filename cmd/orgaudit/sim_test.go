@@ -147,6 +147,7 @@ func TestSimCommandRefusesBadFlags(t *testing.T) {
 		{"bad org file", []string{"--org", orgFile}, orgFile},
 		{"missing org file", []string{"--org", filepath.Join(dir, "missing.json")}, "missing.json"},
 		{"error rate", []string{"--error-rate", "1.5"}, "--error-rate"},
+		{"reset rate", []string{"--reset-rate", "2"}, "--reset-rate"},
 		{"fail jobs", []string{"--fail-jobs", "-0.1"}, "--fail-jobs"},
 		{"time scale", []string{"--time-scale", "0"}, "--time-scale"},
 		{"max jobs", []string{"--max-jobs", "0"}, "--max-jobs"},
@@ -218,10 +219,14 @@ func Example_simHelp() {
 	//     	Organizations requests per second before TooManyRequestsException (0: unlimited)
 	//   -ous int
 	//     	generated organization: number of OUs (0..1000) (default 40)
+	//   -reset-rate float
+	//     	fraction of requests whose connection is reset without an answer, half of them after the service acted (0..1)
 	//   -seed int
 	//     	generated organization and fault injection: seed (default 1)
 	//   -short-pages float
 	//     	fraction of report pages returned short with IsTruncated (0..1)
+	//   -stuck-entity value
+	//     	entity id or path whose report jobs never leave IN_PROGRESS (repeatable)
 	//   -time-scale float
 	//     	factor on IAM's realistic 1-8 s report job latency (0.01 for fast tests) (default 1)
 	//
@@ -229,7 +234,7 @@ func Example_simHelp() {
 	//   orgaudit sim
 	//   orgaudit sim --listen 127.0.0.1:4566 --ous 200 --accounts 2000 --depth 5 --seed 42
 	//   orgaudit sim --org testdata/org-small.json --time-scale 0.05 --bucket audit
-	//   orgaudit sim --iam-tps 2 --org-tps 5 --error-rate 0.02 --fail-jobs 0.1
+	//   orgaudit sim --iam-tps 2 --org-tps 5 --error-rate 0.02 --reset-rate 0.01 --fail-jobs 0.1
 	//
 	// Exit codes: 0 stopped by SIGINT or SIGTERM, 1 could not serve, 2 usage error.
 }

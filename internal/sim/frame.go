@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -141,6 +142,7 @@ type exchange struct {
 	op     string
 	caller wire.Caller
 	body   []byte // buffered for every service but S3 streaming uploads
+	reset  bool   // the connection was reset without an answer
 }
 
 func (s *Simulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -150,13 +152,18 @@ func (s *Simulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	x := &exchange{}
 	defer func() {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		attrs := []slog.Attr{
 			slog.String("requestId", id),
 			slog.String("service", x.svc),
 			slog.String("op", x.op),
 			slog.String("caller", x.caller.ARN),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)))
+			slog.Duration("duration", time.Since(start)),
+		}
+		if x.reset {
+			attrs[4] = slog.String("status", "reset") // no answer was sent
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}()
 	s.serve(rec, r, x)
 }
@@ -196,13 +203,32 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 	x.caller = caller
 	r = r.WithContext(wire.WithCaller(r.Context(), caller))
 	if b := s.buckets[x.svc]; b != nil && !b.take(time.Now()) {
+		s.mu.Lock()
+		if s.faults.Throttled == nil {
+			s.faults.Throttled = map[string]int{}
+		}
+		s.faults.Throttled[x.svc]++
+		s.mu.Unlock()
 		s.fail(w, r, x.svc, failThrottled, "")
+		return
+	}
+	if reset, after := s.drawReset(); reset {
+		if after {
+			s.dispatch(&lostAnswer{header: http.Header{}}, r, x)
+		}
+		x.reset = true
+		s.resetConn(w, r, x)
 		return
 	}
 	if f, injected := s.injectFault(); injected {
 		s.fail(w, r, x.svc, f, "")
 		return
 	}
+	s.dispatch(w, r, x)
+}
+
+// dispatch hands an authenticated request to its service.
+func (s *Simulator) dispatch(w http.ResponseWriter, r *http.Request, x *exchange) {
 	switch x.svc {
 	case svcOrganizations:
 		s.serveOrganizations(w, r, x)
@@ -214,6 +240,49 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		s.serveS3(w, r)
 	}
 }
+
+// drawReset draws whether this request's connection is reset, and if so
+// whether after the service acted on it.
+func (s *Simulator) drawReset() (reset, after bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rstRate <= 0 {
+		return false, false
+	}
+	reset, after = s.rng.Float64() < s.rstRate, s.rng.IntN(2) == 1
+	after = reset && after
+	if reset {
+		s.faults.Resets++
+	}
+	if after {
+		s.faults.LostAnswers++
+	}
+	return reset, after
+}
+
+// resetConn closes the request's connection with a TCP RST and no answer.
+// A connection that cannot be taken over (not HTTP/1.x) gets an injected
+// 500 instead, which clients retry the same way.
+func (s *Simulator) resetConn(w http.ResponseWriter, r *http.Request, x *exchange) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.log.Warn("cannot reset this connection; answering 500 instead", "error", err.Error())
+		s.fail(w, r, x.svc, failInternal, "")
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // close sends RST, not FIN
+	}
+	_ = conn.Close()
+}
+
+// lostAnswer is the response writer of a request whose answer is lost:
+// the service acts, nobody hears it.
+type lostAnswer struct{ header http.Header }
+
+func (l *lostAnswer) Header() http.Header         { return l.header }
+func (l *lostAnswer) Write(b []byte) (int, error) { return len(b), nil }
+func (l *lostAnswer) WriteHeader(int)             {}
 
 // guessService names the service of a request that carries no usable
 // signature, so its refusal has the right shape.
@@ -355,6 +424,9 @@ func (s *Simulator) injectFault() (failure, bool) {
 	}
 	s.mu.Lock()
 	hit, kind := s.rng.Float64() < s.errRate, s.rng.IntN(2)
+	if hit {
+		s.faults.Errors++
+	}
 	s.mu.Unlock()
 	if !hit {
 		return 0, false

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -51,6 +52,11 @@ type Options struct {
 	// ErrorRate is the fraction of authenticated requests answered with an
 	// injected 500 or 503, shaped as each protocol shapes it.
 	ErrorRate float64
+	// ResetRate is the fraction of authenticated requests whose connection
+	// is reset (TCP RST) without an answer: half of them before the
+	// service sees the request, half after it has acted on it (the answer
+	// lost on the way back, the harder case for a client's retry).
+	ResetRate float64
 	// Credentials are long-term credentials known besides test/test.
 	Credentials []Credential
 	// Buckets are S3 buckets created at start.
@@ -81,9 +87,11 @@ type Simulator struct {
 	creds    *credStore
 	buckets  map[string]*tokenBucket // service -> bucket; absent: unlimited
 	errRate  float64
+	rstRate  float64
 
-	mu  sync.Mutex // guards rng
-	rng *rand.Rand
+	mu     sync.Mutex // guards rng and faults
+	rng    *rand.Rand
+	faults FaultStats
 
 	tokenKey []byte // signs Organizations NextTokens
 
@@ -101,6 +109,9 @@ func New(opts Options) (*Simulator, error) {
 	}
 	if opts.ErrorRate < 0 || opts.ErrorRate > 1 {
 		return nil, fmt.Errorf("new simulator: error rate %v: want 0..1", opts.ErrorRate)
+	}
+	if opts.ResetRate < 0 || opts.ResetRate > 1 {
+		return nil, fmt.Errorf("new simulator: reset rate %v: want 0..1", opts.ResetRate)
 	}
 	if opts.IAMTPS < 0 || opts.OrgTPS < 0 {
 		return nil, errors.New("new simulator: negative request rate")
@@ -120,6 +131,7 @@ func New(opts Options) (*Simulator, error) {
 		creds:    creds,
 		buckets:  map[string]*tokenBucket{},
 		errRate:  opts.ErrorRate,
+		rstRate:  opts.ResetRate,
 		rng:      rand.New(rand.NewPCG(uint64(opts.Seed), 0x6f72676175646974)),
 		tokenKey: randomBytes(32),
 		now:      time.Now,
@@ -153,6 +165,31 @@ func (s *Simulator) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP
 
 // IAM returns the IAM access-report service, for its statistics.
 func (s *Simulator) IAM() *iamreports.Service { return s.iam }
+
+// FaultStats counts the faults a Simulator injected, so that a test can
+// show its fault really happened.
+type FaultStats struct {
+	// Throttled counts throttling answers by service signing name
+	// ("iam", "organizations").
+	Throttled map[string]int
+	Errors    int // injected 500 and 503 answers
+	Resets    int // connections reset without an answer
+	// LostAnswers counts the resets after the service had acted (a job
+	// started, an object written): a retry repeats a done request.
+	LostAnswers int
+}
+
+// Faults returns the faults injected so far.
+func (s *Simulator) Faults() FaultStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults
+	f.Throttled = maps.Clone(f.Throttled)
+	if f.Throttled == nil {
+		f.Throttled = map[string]int{}
+	}
+	return f
+}
 
 // Org returns the simulated organization.
 func (s *Simulator) Org() *orgmodel.Org { return s.org }

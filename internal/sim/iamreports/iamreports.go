@@ -51,6 +51,9 @@ type Options struct {
 	FailRate float64
 	// FailEntities are entity ids or paths whose jobs always end FAILED.
 	FailEntities []string
+	// StuckEntities are entity ids or paths whose jobs never leave
+	// IN_PROGRESS; like any running job they hold a slot of MaxJobs.
+	StuckEntities []string
 	// ShortPageRate is the fraction of pages returned with fewer than
 	// MaxItems items while IsTruncated is true, as IAM may do.
 	ShortPageRate float64
@@ -288,11 +291,17 @@ func (s *Service) generate(caller wire.Caller, path string, hasPath bool, policy
 		duration: s.latency(id, inScope),
 		failed:   s.fails(id, n),
 	}
+	stuck := names(s.opts.StuckEntities, n)
+	if stuck {
+		j.duration = stuckFor
+	}
 	s.jobs[id] = j
 	s.recent[key] = j
 	s.running[caller.Account] = append(active, j)
 	s.stats.JobsCreated++
-	s.stats.JobDuration += j.duration
+	if !stuck {
+		s.stats.JobDuration += j.duration
+	}
 	return generateResult{JobID: id}, nil
 }
 
@@ -334,10 +343,18 @@ func (s *Service) latency(id string, accounts int) time.Duration {
 }
 
 func (s *Service) fails(id string, n orgmodel.Node) bool {
-	for _, e := range s.opts.FailEntities {
+	return names(s.opts.FailEntities, n) || (s.opts.FailRate > 0 && unit("fail", id) < s.opts.FailRate)
+}
+
+// stuckFor is how long a stuck job runs: longer than any run.
+const stuckFor = 10000 * time.Hour
+
+// names reports whether list holds n's id or path.
+func names(list []string, n orgmodel.Node) bool {
+	for _, e := range list {
 		if e == n.ID || e == n.Path {
 			return true
 		}
 	}
-	return s.opts.FailRate > 0 && unit("fail", id) < s.opts.FailRate
+	return false
 }
