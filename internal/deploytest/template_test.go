@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -467,28 +468,60 @@ func TestReportRole(t *testing.T) {
 		t.Errorf("Got(trust session name) = %s; want the ReportRoleSession parameter", canon(got))
 	}
 
-	allowed := []string{
-		"iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport",
-		"organizations:DescribeAccount", "organizations:DescribeOrganization",
-		"organizations:DescribeOrganizationalUnit", "organizations:DescribePolicy",
-		"organizations:ListAccounts", "organizations:ListAccountsForParent",
-		"organizations:ListChildren", "organizations:ListOrganizationalUnitsForParent",
-		"organizations:ListParents", "organizations:ListPolicies",
-		"organizations:ListPoliciesForTarget", "organizations:ListRoots",
-		"organizations:ListTargetsForPolicy",
+	// Each action with the only resources it may name: "*" only where the
+	// action offers no resource-level permission (a report job id, the
+	// organization as a whole); the rest are scoped to this account's
+	// organization and its reports, or to AWS's managed SCPs.
+	anyResource := []any{"*"}
+	reports := []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:access-report/*"}}
+	orgEntities := []any{
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:organizations::${AWS::AccountId}:*"},
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:organizations::aws:policy/*"},
+	}
+	allowed := map[string][]any{
+		"iam:GenerateOrganizationsAccessReport":          reports,
+		"iam:GetOrganizationsAccessReport":               anyResource,
+		"organizations:DescribeOrganization":             anyResource,
+		"organizations:ListAccounts":                     anyResource,
+		"organizations:ListPolicies":                     anyResource,
+		"organizations:ListRoots":                        anyResource,
+		"organizations:DescribeAccount":                  orgEntities,
+		"organizations:DescribeOrganizationalUnit":       orgEntities,
+		"organizations:DescribePolicy":                   orgEntities,
+		"organizations:ListAccountsForParent":            orgEntities,
+		"organizations:ListChildren":                     orgEntities,
+		"organizations:ListOrganizationalUnitsForParent": orgEntities,
+		"organizations:ListParents":                      orgEntities,
+		"organizations:ListPoliciesForTarget":            orgEntities,
+		"organizations:ListTargetsForPolicy":             orgEntities,
 	}
 	granted := map[string]bool{}
 	for _, s := range roleStatements(t, "ReportRole") {
+		if s.body["Effect"] != "Allow" {
+			continue
+		}
+		for _, key := range []string{"NotAction", "NotResource", "Condition"} {
+			if _, ok := s.body[key]; ok {
+				t.Errorf("Got(ReportRole statement with %s); want plain actions on plain resources", key)
+			}
+		}
+		res := asSlice(s.body["Resource"])
 		for _, a := range actionsOf(s) {
 			granted[a] = true
-			if !slices.Contains(allowed, a) {
+			want, ok := allowed[a]
+			switch {
+			case strings.Contains(a, "*"):
+				t.Errorf("Got(ReportRole action) = %s; want no wildcard in an action", a)
+			case !ok:
 				t.Errorf("Got(ReportRole action) = %s; want only read-only Organizations and the two access-report actions", a)
+			case canon(res) != canon(want):
+				t.Errorf("Got(ReportRole %s resources) = %s; want %s", a, canon(res), canon(want))
 			}
 		}
 	}
-	for _, need := range []string{"iam:GenerateOrganizationsAccessReport", "iam:GetOrganizationsAccessReport", "organizations:ListRoots", "organizations:DescribeOrganization"} {
-		if !granted[need] {
-			t.Errorf("Got(ReportRole %s) = not granted; want granted", need)
+	for a := range allowed {
+		if !granted[a] {
+			t.Errorf("Got(ReportRole %s) = not granted; want granted (the walk or IAM's report needs it)", a)
 		}
 	}
 }
@@ -704,5 +737,58 @@ func TestFirstUseNotification(t *testing.T) {
 	if len(bare) > 0 {
 		slices.Sort(bare)
 		t.Errorf("Got(unconditional references to FirstUseTopic) = %v; want none", bare)
+	}
+}
+
+// TestDeployDocShowsTheReportRolePolicy: the permissions policy that
+// docs/deploy.md asks a security-tooling deployment to create by hand in
+// the management account grants exactly what the template's ReportRole
+// grants, with the example account id in place of AWS::AccountId.
+func TestDeployDocShowsTheReportRolePolicy(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "and this permissions policy")
+	_, block, ok2 := strings.Cut(after, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/deploy.md has no JSON block after \"and this permissions policy\"")
+	}
+	var shown struct{ Statement []map[string]any }
+	if err := json.Unmarshal([]byte(block), &shown); err != nil {
+		t.Fatalf("docs/deploy.md permissions policy: %v", err)
+	}
+	const account = "111111111111"
+	render := func(v any) any {
+		if m, ok := v.(map[string]any); ok {
+			if s, ok := m["Fn::Sub"].(string); ok {
+				v = strings.NewReplacer("${AWS::Partition}", "aws", "${AWS::AccountId}", account).Replace(s)
+			}
+		}
+		return v
+	}
+	grants := func(stmts []map[string]any, res func(any) any) map[string]string {
+		out := map[string]string{}
+		for _, s := range stmts {
+			var resources []string
+			for _, r := range asSlice(s["Resource"]) {
+				resources = append(resources, canon(res(r)))
+			}
+			slices.Sort(resources)
+			for _, a := range actionsOf(statement{body: s}) {
+				out[a] = s["Effect"].(string) + " " + strings.Join(resources, " ")
+			}
+		}
+		return out
+	}
+	var template []map[string]any
+	for _, s := range roleStatements(t, "ReportRole") {
+		template = append(template, s.body)
+	}
+	want := grants(template, render)
+	got := grants(shown.Statement, func(v any) any { return v })
+	if !maps.Equal(got, want) {
+		t.Errorf("Got(docs/deploy.md report role policy) = %v; want the template's %v", got, want)
 	}
 }
