@@ -373,6 +373,7 @@ func TestFailurePath(t *testing.T) {
 		t.Errorf("Got(state) = %+v; want done with the error kept", got)
 	}
 	o := e.outcome(ctx, "doomed")
+	checkOutcome(ctx, t, e.store, "doomed")
 	if o.summary.Status != reportdoc.RunFailed || len(o.summary.Reports) != st.Total || o.summary.Entities.Failed+o.summary.Entities.Succeeded != st.Total {
 		t.Errorf("Got(summary) = %s %+v with %d reports; want FAILED listing %d", o.summary.Status, o.summary.Entities, len(o.summary.Reports), st.Total)
 	}
@@ -453,6 +454,7 @@ func TestFailurePathStartsNothing(t *testing.T) {
 		t.Errorf("Got(jobs created by the failure path) = %d; want 0", got-created)
 	}
 	o := e.outcome(ctx, "stopping")
+	checkOutcome(ctx, t, e.store, "stopping")
 	if o.summary.Status != reportdoc.RunFailed || o.summary.Entities.Succeeded != 1 || o.summary.Entities.Total != st.Total {
 		t.Errorf("Got(summary) = %s %+v; want FAILED with the 1 finished report kept", o.summary.Status, o.summary.Entities)
 	}

@@ -278,7 +278,7 @@ func (e *env) outcome(ctx context.Context, runID string) *outcome {
 
 // verify checks a finished run against the model: every report in scope
 // once, each equal to the model's answer, Athena rows exactly once per
-// (report, service), a consistent summary.
+// (report, service), a consistent summary; then checkOutcome.
 func (e *env) verify(ctx context.Context, runID string, scope map[scopeKey]orgmodel.Node, failed map[scopeKey]string) *outcome {
 	e.t.Helper()
 	o := e.outcome(ctx, runID)
@@ -391,6 +391,8 @@ func (e *env) verify(ctx context.Context, runID string, scope map[scopeKey]orgmo
 	if !o.manifest.Finished() {
 		e.t.Errorf("Got(manifest not finished); want every entity stored")
 	}
+	// And what every row of the fault matrix promises, model or not.
+	checkOutcome(ctx, e.t, e.store, runID)
 	return o
 }
 

@@ -250,7 +250,6 @@ func TestIAMThrottlingStorm(t *testing.T) {
 	st := e.run(ctx, `{}`, "iam-storm")
 	scope := expectScope(e.org, false, false)
 	e.verify(ctx, "iam-storm", scope, nil)
-	checkOutcome(ctx, t, e.store, "iam-storm")
 	throttled := e.sim.Faults().Throttled["iam"]
 	t.Logf("storm: %d throttled, state %d", throttled, st.Throttled)
 	if throttled < len(scope) {
@@ -283,7 +282,6 @@ func TestOrganizationsThrottlingStorm(t *testing.T) {
 	}
 	e.drive(ctx, e.p, st)
 	e.verify(ctx, "org-storm", expectScope(org, true, true), nil)
-	checkOutcome(ctx, t, e.store, "org-storm")
 }
 
 // TestInjectedFaults: 5xx answers and connection resets (before the
@@ -309,7 +307,6 @@ func TestInjectedFaults(t *testing.T) {
 			e.run(ctx, `{"includeAccounts":true}`, "faults")
 			scope := expectScope(e.org, true, false)
 			e.verify(ctx, "faults", scope, nil)
-			checkOutcome(ctx, t, e.store, "faults")
 			f := e.sim.Faults()
 			if (tt.errRate > 0) != (f.Errors > 0) || (tt.rstRate > 0) != (f.LostAnswers > 0 && f.Resets > f.LostAnswers) {
 				t.Errorf("Got(Faults) = %+v; want 5xx: %v, resets before and after the service acted: %v", f, tt.errRate > 0, tt.rstRate > 0)
