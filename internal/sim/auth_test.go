@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -39,6 +40,14 @@ func TestSignatureRefused(t *testing.T) {
 		_, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).ListBuckets(ctx, &s3.ListBucketsInput{})
 		return err
 	}
+	callIAM := func(cfg aws.Config) error {
+		_, err := iam.NewFromConfig(cfg).GetOrganizationsAccessReport(ctx, &iam.GetOrganizationsAccessReportInput{JobId: aws.String("00000000-0000-4000-8000-000000000000")})
+		return err
+	}
+	inRegion := func(cfg aws.Config, region string) aws.Config {
+		cfg.Region = region
+		return cfg
+	}
 	anonymous := awsConfig(url, "x", "x", "", false)
 	anonymous.Credentials = aws.AnonymousCredentials{}
 	tests := []struct {
@@ -59,6 +68,12 @@ func TestSignatureRefused(t *testing.T) {
 		{"s3 unknown key", awsConfig(url, "AKIAUNKNOWN", "test", "", false), callS3, "InvalidAccessKeyId", 403},
 		{"s3 no authentication", anonymous, callS3, "AccessDenied", 403},
 		{"s3 right key", awsConfig(url, "test", "test", "", false), callS3, "", 200},
+		// Organizations and IAM are global: signed for us-east-1 or refused.
+		{"organizations signed for another region", inRegion(awsConfig(url, "test", "test", "", false), "eu-west-1"), callOrg, "InvalidSignatureException", 400},
+		{"iam signed for another region", inRegion(awsConfig(url, "test", "test", "", false), "eu-west-1"), callIAM, "SignatureDoesNotMatch", 403},
+		{"iam wrong secret", awsConfig(url, "test", "wrong", "", false), callIAM, "SignatureDoesNotMatch", 403},
+		{"iam right key", awsConfig(url, "test", "test", "", false), callIAM, "NoSuchEntity", 404},
+		{"s3 in another region", inRegion(awsConfig(url, "test", "test", "", false), "eu-west-1"), callS3, "", 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,10 @@ const (
 	svcS3            = "s3"
 )
 
+// globalRegion is the only region Organizations and IAM accept in a
+// credential scope.
+const globalRegion = "us-east-1"
+
 const (
 	orgTargetPrefix = "AWSOrganizationsV20161128."
 	maxBodyBytes    = 64 << 20
@@ -50,6 +54,7 @@ const (
 	failUnknownService
 	failTooLarge
 	failPayloadHash
+	failWrongRegion
 )
 
 type shape struct {
@@ -75,6 +80,7 @@ var (
 		failUnavailable:    {503, "ServiceUnavailable", "Service is unavailable. Please try again later."},
 		failUnknownService: {400, "InvalidAction", ""},
 		failTooLarge:       {413, "RequestEntityTooLarge", "Request body too large"},
+		failWrongRegion:    {403, "SignatureDoesNotMatch", "Credential should be scoped to a valid region."},
 	}
 	jsonShapes = map[failure]shape{
 		failMissingAuth:    {400, "MissingAuthenticationTokenException", "Missing Authentication Token"},
@@ -89,6 +95,7 @@ var (
 		failInternal:       {500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."},
 		failUnavailable:    {503, "ServiceUnavailable", "Service is unavailable. Please try again later."},
 		failTooLarge:       {413, "RequestEntityTooLargeException", "Request body too large"},
+		failWrongRegion:    {400, "InvalidSignatureException", "Credential should be scoped to a valid region."},
 	}
 	s3Shapes = map[failure]shape{
 		failMissingAuth:    {403, "AccessDenied", "Access Denied"},
@@ -192,6 +199,9 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
 		f = failMissingAuth
 	case malformed != "":
 		f, msg = failIncompleteSig, malformed
+	case (x.svc == svcOrganizations || x.svc == svcIAM) && sig.region != globalRegion:
+		// Global services: AWS verifies the signature for us-east-1 only.
+		f, msg = failWrongRegion, "Credential should be scoped to a valid region, not '"+sig.region+"'."
 	default:
 		caller, f, msg = s.authenticate(r, sig, x)
 	}
