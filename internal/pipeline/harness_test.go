@@ -41,6 +41,9 @@ type env struct {
 	store objstore.Store
 	p     *Pipeline
 	now   time.Time
+	// httpClient, when set before pipeline is called, carries the
+	// pipeline's requests (a test that watches the wire).
+	httpClient aws.HTTPClient
 }
 
 type envOptions struct {
@@ -92,6 +95,7 @@ func (e *env) pipeline(cfg config.Config, akid, secret string) (*Pipeline, objst
 		Region:       "us-west-2", // the clients must move Organizations and IAM to us-east-1 themselves
 		Credentials:  credentials.NewStaticCredentialsProvider(akid, secret, ""),
 		BaseEndpoint: aws.String(e.url),
+		HTTPClient:   e.httpClient,
 	}
 	orgs, iamc, s3c := config.NewClients(context.Background(), awsCfg, cfg)
 	store := objstore.NewS3(s3c, cfg.Bucket, cfg.Prefix)

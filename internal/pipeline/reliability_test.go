@@ -8,10 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/orgaudit/orgaudit/internal/accessreport"
 	"github.com/orgaudit/orgaudit/internal/athena"
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/manifest"
@@ -316,4 +321,168 @@ func TestInjectedFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConsoleReportsHoldTheSlot: someone runs access reports on accounts
+// from the IAM console while the nightly run goes on, in bursts that take
+// the account's only job slot back to back: a storm of 409s for the run.
+// The run waits its turn with backoff; every report arrives, no job of the
+// run is started twice, and every 409 it met is counted.
+func TestConsoleReportsHoldTheSlot(t *testing.T) {
+	t.Parallel()
+	org := genOrg(t, orgmodel.GenerateOptions{OUs: 8, Accounts: 80, Depth: 3, Seed: 7})
+	e := newEnv(t, envOptions{org: org})
+	e.p.tune.backoff = backoff.Policy{Base: backoff.Default.Base / 10, Cap: backoff.Default.Cap / 10}
+	ctx := testCtx(t)
+
+	// The console user is another principal of the management account.
+	consoleCfg := e.cfg
+	consoleCfg.ReportRoleARN = "arn:aws:iam::" + org.ManagementAccountID + ":role/SecurityAuditor"
+	consoleCfg.ReportRoleSession = "console-user"
+	console, _ := e.pipeline(consoleCfg, "test", "test")
+	stormCtx, stopStorm := context.WithCancel(ctx)
+	stormDone := make(chan int)
+	go func() {
+		jobs := 0
+		defer func() { stormDone <- jobs }()
+		// Distinct accounts, so IAM never hands back a finished job for
+		// a repeated request and every burst holds the slot anew.
+		for i := 0; i < len(org.Accounts) && stormCtx.Err() == nil; i++ {
+			n, _ := org.Node(org.Accounts[i].ID)
+			id, err := console.reports.Generate(stormCtx, n.Path, "")
+			if err != nil {
+				// The run holds the slot: the console user tries again.
+				time.Sleep(5 * time.Millisecond)
+				i--
+				continue
+			}
+			jobs++
+			for stormCtx.Err() == nil {
+				st, err := console.reports.Poll(stormCtx, id)
+				if err == nil && st.Status != accessreport.StatusInProgress {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if i%4 == 3 {
+				time.Sleep(60 * time.Millisecond) // between bursts of four
+			}
+		}
+	}()
+	st := e.run(ctx, `{}`, "console-storm")
+	stopStorm()
+	consoleJobs := <-stormDone
+
+	scope := expectScope(org, false, false)
+	o := e.verify(ctx, "console-storm", scope, nil)
+	for _, ent := range o.manifest.Entities {
+		if ent.Attempts != 1 {
+			t.Errorf("Got(attempts for %s) = %d; want 1: a 409 starts nothing", ent.ID, ent.Attempts)
+		}
+	}
+	limited := e.sim.IAM().Stats().LimitExceeded
+	t.Logf("console jobs %d, 409 answers %d, run's throttled count %d", consoleJobs, limited, st.Throttled)
+	if consoleJobs < 4 || st.Throttled == 0 {
+		t.Errorf("Got(console jobs, 409s counted by the run) = %d, %d; want a storm: some of each", consoleJobs, st.Throttled)
+	}
+}
+
+// credentialCatcher passes requests on and remembers every credential STS
+// issued in its AssumeRole answers, so a test knows what must never be
+// logged.
+type credentialCatcher struct {
+	mu      sync.Mutex
+	secrets []string
+}
+
+var stsSecretRE = regexp.MustCompile(`<(AccessKeyId|SecretAccessKey|SessionToken)>([^<]+)</`)
+
+func (c *credentialCatcher) Do(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if bytes.Contains(body, []byte("<AssumeRoleResult>")) {
+		c.mu.Lock()
+		for _, m := range stsSecretRE.FindAllSubmatch(body, -1) {
+			c.secrets = append(c.secrets, string(m[2]))
+		}
+		c.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// lockedBuffer is a log destination shared by goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLogsCarryNoCredentials runs the pipeline at debug level through the
+// report role, with injected 5xx and resets and a failing job,
+// so that every log line the steps can write (warnings and errors with AWS
+// error text included) is written; none carries the caller's keys or the
+// session credentials STS issued for the role.
+func TestLogsCarryNoCredentials(t *testing.T) {
+	t.Parallel()
+	org := genOrg(t, orgmodel.GenerateOptions{OUs: 8, Accounts: 12, Depth: 3, Seed: 7})
+	const akid, secret = "AKIAORGAUDITLOGSCAN1", "orgaudit/log/scan/Secret+Key/0123456789abcd"
+	e := newEnv(t, envOptions{org: org, sim: func(o *sim.Options) {
+		o.Credentials = []sim.Credential{{AccessKeyID: akid, SecretAccessKey: secret, ARN: "arn:aws:iam::" + org.ManagementAccountID + ":user/auditor"}}
+		o.ErrorRate, o.ResetRate, o.Seed = 0.1, 0.05, 3
+		o.IAM.FailEntities = []string{org.OUs[1].ID}
+	}})
+	catcher := &credentialCatcher{}
+	e.httpClient = catcher
+	cfg := e.cfg
+	cfg.ReportRoleARN = "arn:aws:iam::" + org.ManagementAccountID + ":role/OrgAuditReport"
+	e.p, e.store = e.pipeline(cfg, akid, secret)
+	var logs lockedBuffer
+	e.p.log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.p.walker.Logger = e.p.log
+	ctx := testCtx(t)
+	e.run(ctx, `{"includeAccounts":true}`, "log-scan")
+	e.verify(ctx, "log-scan", expectScope(org, true, false), map[scopeKey]string{{org.OUs[1].ID, ""}: "ServiceFailure"})
+
+	catcher.mu.Lock()
+	secrets := append([]string{akid, secret}, catcher.secrets...)
+	catcher.mu.Unlock()
+	if len(secrets) < 5 {
+		t.Fatalf("Got(%d credentials to look for); want the caller's two and at least one issued set of three", len(secrets))
+	}
+	text := logs.String()
+	lines := strings.Count(text, "\n")
+	warnings := strings.Count(text, `"level":"WARN"`)
+	if lines < 60 || warnings == 0 || !strings.Contains(text, `"run_id":"log-scan"`) {
+		t.Fatalf("Got(%d log lines, %d warnings, run id present: %v); want a full run's logs with warnings to scan", lines, warnings, strings.Contains(text, "log-scan"))
+	}
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("Got(a log line carrying a credential %.6s…); want none", s)
+		}
+	}
+	for _, marker := range []string{"X-Amz-Security-Token", "AWS4-HMAC-SHA256", "Credential=", "Signature=", "SecretAccessKey", "SessionToken"} {
+		if strings.Contains(text, marker) {
+			t.Errorf("Got(a log line with %q); want no signing material in logs", marker)
+		}
+	}
+	t.Logf("scanned %d log lines (%d warnings) for %d credentials", lines, warnings, len(secrets))
 }
