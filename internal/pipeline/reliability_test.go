@@ -9,8 +9,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -485,4 +487,50 @@ func TestLogsCarryNoCredentials(t *testing.T) {
 		}
 	}
 	t.Logf("scanned %d log lines (%d warnings) for %d credentials", lines, warnings, len(secrets))
+}
+
+// TestStuckJobAmongOthers: one OU's report job never leaves IN_PROGRESS.
+// Past the job time limit it is started again once (IAM hands back the
+// same job within a minute), then recorded as JobTimedOut, and the run
+// goes on to its end. Where IAM allows a second job, every other entity
+// gets its report (PARTIAL). Where the stuck job holds IAM's only slot,
+// the entities after it cannot start; once the limit has refused them
+// for longer than a job may take they are recorded as
+// ReportGenerationLimitExceeded rather than waited for forever.
+func TestStuckJobAmongOthers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		iamJobs int // IAM's concurrent job limit for the account
+		input   string
+	}{
+		{"a second slot free", 2, `{"maxConcurrentJobs":2}`},
+		{"the only slot held", 1, `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			org := genOrg(t, orgmodel.GenerateOptions{OUs: 8, Accounts: 12, Depth: 3, Seed: 7})
+			scope := expectScope(org, false, false)
+			keys := slices.SortedFunc(maps.Keys(scope), func(a, b scopeKey) int { return strings.Compare(scope[a].Path, scope[b].Path) })
+			stuck := keys[len(keys)/2] // the run reaches it after some reports
+			e := newEnv(t, envOptions{org: org, sim: func(o *sim.Options) {
+				o.IAM.MaxJobs = tt.iamJobs
+				o.IAM.StuckEntities = []string{stuck.id}
+			}})
+			e.p.tune.jobTimeout = 150 * time.Millisecond
+			ctx := testCtx(t)
+			st := e.run(ctx, tt.input, "stuck-among-others")
+			failed := map[scopeKey]string{stuck: "JobTimedOut"}
+			if tt.iamJobs == 1 {
+				for _, k := range keys[len(keys)/2+1:] {
+					failed[k] = accessreport.CodeLimitExceeded
+				}
+			}
+			o := e.verify(ctx, "stuck-among-others", scope, failed)
+			if st.Failed != len(failed) || o.summary.Status != reportdoc.RunPartial {
+				t.Errorf("Got(failed, status) = %d, %s; want %d, PARTIAL", st.Failed, o.summary.Status, len(failed))
+			}
+		})
+	}
 }
