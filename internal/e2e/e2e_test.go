@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,12 +246,7 @@ func TestCrashedCheckIsRetried(t *testing.T) {
 		}
 		go func() {
 			time.Sleep(300 * time.Millisecond)
-			// The runtime emulator's children are the function's runtime.
-			kids := descendants(st.emulators["CheckFunction"].cmd.Process.Pid)
-			for _, pid := range kids {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			killed <- kids
+			killed <- killRuntime(st.emulators["CheckFunction"])
 		}()
 	}
 	ex := st.execute(t, "crashed-check", `{"includeAccounts":true}`)
@@ -267,6 +266,97 @@ func TestCrashedCheckIsRetried(t *testing.T) {
 		t.Fatalf("Got(Check invocations) = %+v; want a Runtime.ExitError, then a retry", checks)
 	}
 	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestCrashedStoreIsRetried kills the Store function's runtime in the
+// middle of the last Store, while it writes the run's documents:
+// findings.json and report.html are in S3, and summary.json is held by the
+// proxy in front of S3 until the runtime is dead, then dropped. Lambda
+// reports Runtime.ExitError, the state machine retries Store, the retry
+// writes the documents again from the manifest, the same bytes, and the run
+// ends with every report stored exactly once.
+func TestCrashedStoreIsRetried(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true})
+	const runID = "crashed-store"
+	store := st.functions["StoreFunction"].Name
+	runDir := st.prefix + reportdoc.RunDir(runID)
+	// Check writes to S3 too (the reports it stores while it waits): only
+	// a write made while Store runs may crash it.
+	var storing atomic.Bool
+	st.front.before = func(function string, n int) { storing.Store(function == store) }
+	type crash struct {
+		killed  []int
+		written map[string][]byte // the run's objects at the crash
+		err     error
+	}
+	crashed := make(chan crash, 1)
+	var once sync.Once
+	st.faults.beforePut = func(key string) bool {
+		if !storing.Load() || key != st.prefix+reportdoc.SummaryKey(runID) {
+			return false
+		}
+		drop := false
+		once.Do(func() {
+			c := crash{killed: killRuntime(st.emulators["StoreFunction"])}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c.written, c.err = st.readObjects(ctx, runDir)
+			crashed <- c
+			drop = true
+		})
+		return drop
+	}
+	ex := st.execute(t, runID, `{"includeAccounts":true}`)
+	var c crash
+	select {
+	case c = <-crashed:
+	default:
+		t.Fatalf("Got(no write of summary.json while Store ran); want one to crash Store on\n%s", ex.output)
+	}
+	if len(c.killed) == 0 {
+		t.Fatal("Got(no runtime process under the Store emulator); want one to kill")
+	}
+	if c.err != nil {
+		t.Fatal(c.err)
+	}
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success after a retry\n%s", ex.errorText, ex.output)
+	}
+	var stores []invocation
+	crashedAt := -1
+	for _, call := range st.front.invocations() {
+		if call.Function != store {
+			continue
+		}
+		if call.FunctionError != "" && crashedAt < 0 {
+			crashedAt = len(stores)
+		}
+		stores = append(stores, call)
+	}
+	if crashedAt < 0 || !strings.Contains(string(stores[crashedAt].Response), `"errorType":"Runtime.ExitError"`) ||
+		crashedAt == len(stores)-1 || stores[len(stores)-1].FunctionError != "" {
+		t.Fatalf("Got(Store invocations) = %+v; want a Runtime.ExitError, then a retry that succeeds", stores)
+	}
+	t.Logf("killed Store's runtime %v at its write of summary.json: %s", c.killed, stores[crashedAt].Response)
+	// The crash came after findings.json and report.html were written; the
+	// retry wrote them again from the manifest.
+	for _, name := range []string{"findings.json", "report.html"} {
+		key := runDir + name
+		before, ok := c.written[key]
+		if !ok {
+			t.Errorf("Got(%s) absent at the crash; want it written before summary.json", key)
+			continue
+		}
+		if after := st.get(t, key); !bytes.Equal(after, before) {
+			t.Errorf("Got(%s after the retry) = %d bytes, not those the crashed Store wrote (%d); want the same document", key, len(after), len(before))
+		}
+	}
+	if _, ok := c.written[st.prefix+reportdoc.SummaryKey(runID)]; ok {
+		t.Errorf("Got(summary.json) present at the crash; want its first write dropped")
+	}
+	w := want{runID: runID, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
 	st.verifyState(t, w)
 	st.verifyRun(t, w)
 }
@@ -347,4 +437,154 @@ func TestFailedStepIsRecorded(t *testing.T) {
 	}
 	w := want{runID: ex.name, status: reportdoc.RunFailed, failed: failed, failCode: checkErr.ErrorType, unusedDays: unusedDefault(t, st)}
 	st.verifyRun(t, w)
+}
+
+// TestFailedRunIsRedriven fails the nightly run after some of its reports
+// are stored, then starts a second execution with {"runId": <the failed
+// execution's name>}, as an operator re-drives a failed run (Step
+// Functions' RedriveExecution is not on local-sfn, and a new execution with
+// the run id is how orgaudit resumes a run). Check gets a short timeout so
+// that the run takes several Check/Store rounds; S3 refuses Check's manifest
+// writes from the first Check after a Store on, so the reports stored
+// until then are recorded, and the rest fail through RecordFailure. The
+// second execution must resume that run: every entity once, SUCCEEDED,
+// latest.json on it, and every report that was COMPLETED after the failure
+// still the same bytes.
+func TestFailedRunIsRedriven(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true, timeScale: "0.2",
+		timeouts: map[string]string{"CheckFunction": "2"}})
+	const runID = "nightly-failed"
+	check, store := st.functions["CheckFunction"].Name, st.functions["StoreFunction"].Name
+	runDir := st.prefix + reportdoc.RunDir(runID)
+	reportsDir := runDir + "reports/"
+
+	var (
+		redriving atomic.Bool
+		mu        sync.Mutex
+		// The reports in S3 when the faults were armed.
+		beforeFailure map[string][]byte
+		snapshotErr   error
+	)
+	st.front.before = func(function string, n int) {
+		if redriving.Load() {
+			return
+		}
+		switch function {
+		case check:
+			stored := false
+			for _, c := range st.front.invocations() {
+				stored = stored || (c.Function == store && c.FunctionError == "")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if stored && beforeFailure == nil && snapshotErr == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				beforeFailure, snapshotErr = st.readObjects(ctx, reportsDir)
+				st.faults.armed.Store(true)
+			}
+		case store:
+			st.faults.armed.Store(false)
+		}
+	}
+	first := st.execute(t, runID, `{}`)
+	if first.succeeded {
+		t.Fatalf("Got(first execution) succeeded; want AuditFailed\n%s", first.output)
+	}
+	mu.Lock()
+	storedBefore, err := beforeFailure, snapshotErr
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.faults.failed.Load() == 0 {
+		t.Fatal("Got(no manifest write refused); want Check's writes refused")
+	}
+	if len(storedBefore) == 0 {
+		t.Fatal("Got(no report stored before the failure); want some, so that the re-drive has work to keep")
+	}
+	if slices.Contains(st.bucketObjects(t), st.prefix+reportdoc.LatestKey) {
+		t.Fatal("Got(latest.json) after the failed execution; want none: no run of this stack has finished")
+	}
+	var failedSum reportdoc.Summary
+	if err := json.Unmarshal(st.get(t, st.prefix+reportdoc.SummaryKey(runID)), &failedSum); err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if failedSum.Status != reportdoc.RunFailed || failedSum.Entities.Failed == 0 || failedSum.Entities.Succeeded == 0 {
+		t.Fatalf("Got(summary of the failed execution) = {%s %+v}; want FAILED with some reports completed and some failed",
+			failedSum.Status, failedSum.Entities)
+	}
+
+	// What the failed execution left: the reports it completed must
+	// survive the re-drive as they are.
+	afterFailure := st.runObjects(t, runID)
+	completed := map[string][]byte{}
+	for key, b := range afterFailure {
+		if !strings.HasPrefix(key, reportsDir) {
+			continue
+		}
+		var r reportdoc.EntityReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if r.Job.Status == reportdoc.StatusCompleted {
+			completed[key] = b
+		}
+	}
+	for key, b := range storedBefore {
+		if !bytes.Equal(completed[key], b) {
+			t.Errorf("Got(%s after the failed execution) changed or not COMPLETED; want the report stored before the failure", key)
+		}
+	}
+	t.Logf("stored before the failure: %d reports; COMPLETED after it: %d of %d", len(storedBefore), len(completed), failedSum.Entities.Total)
+
+	redriving.Store(true)
+	st.faults.armed.Store(false)
+	ex := st.execute(t, "nightly-failed-redrive", `{"runId":"`+runID+`"}`)
+	if !ex.succeeded {
+		t.Fatalf("Got(re-driven execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: runID, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+
+	afterRedrive := st.runObjects(t, runID)
+	for key, b := range completed {
+		if !bytes.Equal(afterRedrive[key], b) {
+			t.Errorf("Got(%s after the re-drive) = %d bytes, not the %d the failed execution completed; want it kept as it was", key, len(afterRedrive[key]), len(b))
+		}
+	}
+	var sum reportdoc.Summary
+	if err := json.Unmarshal(afterRedrive[st.prefix+reportdoc.SummaryKey(runID)], &sum); err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	// The same run went on, not a new one under the same id.
+	if sum.StartedAt == nil || failedSum.StartedAt == nil || !sum.StartedAt.Equal(failedSum.StartedAt.Time) {
+		t.Errorf("Got(startedAt after the re-drive) = %v; want the failed run's %v", sum.StartedAt, failedSum.StartedAt)
+	}
+	rewritten := 0
+	for key, b := range afterFailure {
+		if !bytes.Equal(afterRedrive[key], b) {
+			rewritten++
+		}
+	}
+	t.Logf("the re-drive rewrote %d of the %d objects the failed execution left, none of its %d completed reports", rewritten, len(afterFailure), len(completed))
+}
+
+// runObjects returns every object of a run: its folder and its Athena
+// parts.
+func (st *stack) runObjects(t *testing.T, runID string) map[string][]byte {
+	t.Helper()
+	all, err := st.readObjects(context.Background(), st.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for key, b := range all {
+		if strings.HasPrefix(key, st.prefix+reportdoc.RunDir(runID)) ||
+			(strings.HasPrefix(key, st.prefix+"access/") && strings.Contains(key, "/run="+runID+"/")) {
+			out[key] = b
+		}
+	}
+	return out
 }

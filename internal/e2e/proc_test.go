@@ -231,6 +231,24 @@ func descendants(pid int) []int {
 	return out
 }
 
+// killRuntime ends the function runtime under a runtime emulator (every
+// descendant of it) with SIGKILL, as a crash ends a Lambda runtime, and
+// waits until they are gone, so that nothing they had in flight goes on. It
+// returns the processes it killed.
+func killRuntime(emulator *proc) []int {
+	kids := descendants(emulator.cmd.Process.Pid)
+	for _, pid := range kids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range kids {
+		for running(pid) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return kids
+}
+
 // freeAddr returns a loopback address with a port free at the time of the
 // call, for programs that cannot report the port they picked.
 func freeAddr(t *testing.T) string {

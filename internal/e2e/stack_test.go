@@ -60,7 +60,24 @@ type stackOptions struct {
 	// s3Faults puts a proxy between the functions and the simulator's S3
 	// that can be told to fail manifest writes.
 	s3Faults bool
+	// functionKey, when set, is the access key the functions are given in
+	// place of the simulator's test/test: a key no other string resembles,
+	// so that it can be looked for in their logs. The simulator learns it
+	// through --credentials, as a user of the management account.
+	functionKey *accessKey
+	// tapAWS puts a credentialTap between the functions and the simulator
+	// (S3 included, unless s3Faults or motoS3 takes it).
+	tapAWS bool
 }
+
+// accessKey is a long-term AWS access key.
+type accessKey struct {
+	id, secret string
+}
+
+// simKey is the simulator's default key, the management account's
+// administrator.
+var simKey = accessKey{id: "test", secret: "test"}
 
 // stack is orgaudit deployed on this machine: the simulator (and moto),
 // one runtime emulator per function, a Lambda Invoke API in front of them,
@@ -76,6 +93,8 @@ type stack struct {
 	functions  map[string]functionConfig
 	emulators  map[string]*proc // logical id -> its runtime emulator
 	faults     *s3Faults        // with stackOptions.s3Faults
+	tap        *credentialTap   // with stackOptions.tapAWS
+	key        accessKey        // the functions' own credentials
 	front      *lambdaFront
 	frontURL   string
 	definition string // rendered definition file
@@ -98,7 +117,7 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatalf("load %s: %v", orgFile, err)
 	}
-	st := &stack{org: org, bucket: testBucket, simFlags: opts.simArgs}
+	st := &stack{org: org, bucket: testBucket, simFlags: opts.simArgs, key: simKey}
 
 	timeScale := simTimeScale
 	if opts.timeScale != "" {
@@ -107,6 +126,10 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	simArgs := []string{bin.orgaudit, "sim", "--listen", "127.0.0.1:0", "--org", orgFile, "--time-scale", timeScale, "--log-level", "warn"}
 	if !opts.motoS3 {
 		simArgs = append(simArgs, "--bucket", testBucket)
+	}
+	if opts.functionKey != nil {
+		st.key = *opts.functionKey
+		simArgs = append(simArgs, "--credentials", writeCredentials(t, st.key, org.ManagementAccountID))
 	}
 	sim := startProc(t, "orgaudit sim", baseEnv(), append(simArgs, opts.simArgs...)...)
 	st.simURL = waitLine(t, sim, "orgaudit simulator listening on ", 20*time.Second)
@@ -139,7 +162,17 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	st.prefix, _ = d.param("Prefix")
 	st.unusedDays, _ = d.param("UnusedDays")
 
-	functionsS3 := s3Override(opts.motoS3, st.s3URL)
+	functionsAWS, functionsS3 := st.simURL, s3Override(opts.motoS3, st.s3URL)
+	if opts.tapAWS {
+		target, err := url.Parse(st.simURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.tap = &credentialTap{target: target}
+		srv := httptest.NewServer(st.tap)
+		t.Cleanup(srv.Close)
+		functionsAWS = srv.URL
+	}
 	if opts.s3Faults {
 		target, err := url.Parse(st.s3URL)
 		if err != nil {
@@ -167,7 +200,7 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 		if opts.echo {
 			bootstrap = bin.echo
 		}
-		invokeURL, p := startFunction(t, bin.rie, bootstrap, fc, st.simURL, functionsS3)
+		invokeURL, p := startFunction(t, bin.rie, bootstrap, fc, st.key, functionsAWS, functionsS3)
 		st.front.routes[fc.Name] = invokeURL
 		st.emulators[id] = p
 	}
@@ -220,9 +253,9 @@ func baseEnv() []string {
 
 // startFunction runs one function's bootstrap under the Lambda Runtime
 // Interface Emulator with the template's environment and the AWS settings
-// Lambda would give it (region, credentials), its endpoints pointed at the
-// simulator (S3 at s3URL when set), and returns its invoke URL.
-func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simURL, s3URL string) (string, *proc) {
+// Lambda would give it (region, key's credentials), its endpoints pointed at
+// awsURL (S3 at s3URL when set), and returns its invoke URL.
+func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, key accessKey, awsURL, s3URL string) (string, *proc) {
 	t.Helper()
 	env := baseEnv()
 	// Lambda's own variables; the emulator reads the timeout from here.
@@ -232,8 +265,8 @@ func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, simUR
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+fc.MemorySize,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_REGION="+region, "AWS_DEFAULT_REGION="+region,
-		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"AWS_ENDPOINT_URL="+simURL,
+		"AWS_ACCESS_KEY_ID="+key.id, "AWS_SECRET_ACCESS_KEY="+key.secret,
+		"AWS_ENDPOINT_URL="+awsURL,
 	)
 	if s3URL != "" {
 		env = append(env, "AWS_ENDPOINT_URL_S3="+s3URL)
@@ -489,9 +522,20 @@ type s3Faults struct {
 	target *url.URL
 	armed  atomic.Bool
 	failed atomic.Int32 // writes refused
+	// beforePut, when set, sees every PUT before it is passed on, with the
+	// object's key. If it returns true the request is dropped: the
+	// connection closes unanswered, as it does for a writer that died.
+	beforePut func(key string) (drop bool)
 }
 
 func (f *s3Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && f.beforePut != nil {
+		// Path style: /<bucket>/<key>.
+		_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if f.beforePut(key) {
+			panic(http.ErrAbortHandler)
+		}
+	}
 	if f.armed.Load() && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifest.json") {
 		f.failed.Add(1)
 		w.Header().Set("Content-Type", "application/xml")

@@ -130,6 +130,34 @@ func (st *stack) bucketObjects(t *testing.T) []string {
 	return keys
 }
 
+// readObjects returns the bytes of every object whose key starts with
+// prefix. It reports errors rather than failing the test, for callers on
+// other goroutines (hooks run by the proxies).
+func (st *stack) readObjects(ctx context.Context, prefix string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	p := s3.NewListObjectsV2Paginator(st.s3, &s3.ListObjectsV2Input{Bucket: aws.String(st.bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", st.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			obj, err := st.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.bucket), Key: aws.String(key)})
+			if err != nil {
+				return nil, fmt.Errorf("get s3://%s/%s: %w", st.bucket, key, err)
+			}
+			b, err := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			if err != nil {
+				return nil, fmt.Errorf("read s3://%s/%s: %w", st.bucket, key, err)
+			}
+			out[key] = b
+		}
+	}
+	return out, nil
+}
+
 func (st *stack) get(t *testing.T, key string) []byte {
 	t.Helper()
 	out, err := st.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(st.bucket), Key: aws.String(key)})
