@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
@@ -37,7 +38,16 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 	return r.finish(ctx, err)
 }
 
-func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) error {
+func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) (err error) {
+	var w *reportWriter
+	if r.p.tune.storeInCheck {
+		w = sr.startWriter(opCtx)
+		defer func() {
+			if cerr := w.close(ctx, opCtx); err == nil {
+				err = cerr
+			}
+		}()
+	}
 	for {
 		if err := r.pollDue(ctx, opCtx); err != nil {
 			return err
@@ -58,15 +68,21 @@ func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) 
 		if !now.Before(budget) || opCtx.Err() != nil {
 			return ctx.Err()
 		}
-		wake := r.wake(budget)
-		if i, ok := r.nextFinished(); ok && r.p.tune.storeInCheck && wake.After(now) {
-			// Nothing is due: store a finished report meanwhile.
-			if err := sr.store(ctx, opCtx, i); err != nil {
+		if w != nil && !w.busy() {
+			if err := w.next(ctx, opCtx); err != nil {
 				return err
 			}
-			continue
 		}
-		if err := backoff.Sleep(opCtx, wake.Sub(now)); err != nil {
+		wait := time.NewTimer(r.wake(budget).Sub(now))
+		select {
+		case st := <-w.results():
+			wait.Stop()
+			if err := w.accept(ctx, opCtx, st); err != nil {
+				return err
+			}
+		case <-wait.C:
+		case <-opCtx.Done():
+			wait.Stop()
 			return ctx.Err()
 		}
 	}
@@ -84,4 +100,111 @@ func (r *runner) nextFinished() (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// reportWriter prepares finished reports (reads every page, writes the
+// report, adds its rows to the Athena part) on a goroutine of its own while
+// Check's loop polls and starts jobs, so that a job that finishes is seen
+// at once and the next one starts, however long a report takes to store.
+// One report is in hand at a time; the loop records each result (accept)
+// itself, so the manifest is only ever touched by the loop, and the part
+// only by whichever of the two holds the report in hand.
+type reportWriter struct {
+	sr       *storer
+	todo     chan writeTask
+	done     chan stored
+	inFlight bool
+	stopped  chan struct{}
+}
+
+type writeTask struct {
+	i   int
+	ent manifest.Entity
+}
+
+func (s *storer) startWriter(opCtx context.Context) *reportWriter {
+	w := &reportWriter{sr: s, todo: make(chan writeTask), done: make(chan stored, 1), stopped: make(chan struct{})}
+	reports := s.r.reports
+	go func() {
+		defer close(w.stopped)
+		for t := range w.todo {
+			// Throttled reads are counted here and added to the
+			// manifest by the loop (accept): the runner's own callback
+			// belongs to the loop's goroutine.
+			throttled := 0
+			reports.OnRetry = func(err error) {
+				if backoff.IsThrottle(err) {
+					throttled++
+				}
+			}
+			st := s.prepare(opCtx, &reports, t.i, t.ent)
+			st.throttled = throttled
+			if st.doc != nil && st.err == nil {
+				// Encoding and compressing the rows is the costliest
+				// part of a report after its pages: done here too. The
+				// loop touches the part only while no report is in hand.
+				if st.err = s.part.Add(st.rows); st.err == nil {
+					st.added = true
+				}
+			}
+			w.done <- st
+		}
+	}()
+	return w
+}
+
+// results is the channel of prepared reports; nil (never ready) without a
+// writer.
+func (w *reportWriter) results() <-chan stored {
+	if w == nil {
+		return nil
+	}
+	return w.done
+}
+
+func (w *reportWriter) busy() bool { return w.inFlight }
+
+// next hands the next finished entity to the writer: a completed one goes
+// to its goroutine, a failed one's short report is written at once.
+func (w *reportWriter) next(ctx, opCtx context.Context) error {
+	r := w.sr.r
+	for {
+		i, ok := r.nextFinished()
+		if !ok {
+			return nil
+		}
+		if w.sr.pending[i] {
+			continue
+		}
+		if r.m.Entities[i].State != manifest.StateCompleted {
+			if err := w.sr.store(ctx, opCtx, i); err != nil {
+				return err
+			}
+			continue
+		}
+		w.inFlight = true
+		w.todo <- writeTask{i: i, ent: r.m.Entities[i]}
+		return nil
+	}
+}
+
+// accept records a prepared report.
+func (w *reportWriter) accept(ctx, opCtx context.Context, st stored) error {
+	w.inFlight = false
+	return w.sr.accept(ctx, opCtx, st)
+}
+
+// close stops the writer, first recording the report in hand (its object
+// is written; recording it spares the next step the work).
+func (w *reportWriter) close(ctx, opCtx context.Context) error {
+	var err error
+	if w.inFlight {
+		err = w.accept(ctx, opCtx, <-w.done)
+	}
+	close(w.todo)
+	<-w.stopped
+	if errors.Is(err, errBudget) {
+		err = nil
+	}
+	return err
 }

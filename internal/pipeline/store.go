@@ -90,39 +90,127 @@ func (s *storer) store(ctx, opCtx context.Context, i int) error {
 	}
 	switch e.State {
 	case manifest.StateCompleted:
-		doc, err := r.fetch(ctx, opCtx, i)
-		if err != nil {
-			return err
-		}
-		if doc == nil {
-			if e.State == manifest.StateFailed {
-				return s.store(ctx, opCtx, i) // it failed while being read: its failure report
-			}
-			return nil
-		}
-		if err := r.writeReport(opCtx, doc); err != nil {
-			return err
-		}
-		rows := athena.Rows(doc)
-		if err := s.part.Add(rows); err != nil {
-			return err
-		}
-		if len(rows) > 0 {
-			s.hasRows[i] = true
-		}
-		d := findings.DigestOf(doc, m.Settings.UnusedDays)
-		e.Digest, e.Accessible, e.NotAccessed, e.Unused = &d, doc.NumberOfServicesAccessible, doc.NumberOfServicesNotAccessed, d.Unused
-		r.entityLog(i).Info("report stored", "services", len(doc.Services))
+		st := s.prepare(opCtx, &r.reports, i, *e)
+		return s.accept(ctx, opCtx, st)
 	case manifest.StateFailed:
 		if err := r.writeReport(opCtx, failureReport(m, e)); err != nil {
 			return err
 		}
-	default:
-		return nil
+		return s.pend(ctx, i)
 	}
+	return nil
+}
+
+// stored is a completed entity's report as prepare left it: read, written
+// and turned into Athena rows and a digest, or the reason it could not be.
+type stored struct {
+	i       int
+	doc     *reportdoc.EntityReport
+	rows    []athena.Row
+	digest  findings.Digest
+	readErr error            // reading the report failed
+	failure *reportdoc.Error // the job is no longer COMPLETED
+	err     error            // writing the report failed
+	// throttled counts the throttled answers met by a prepare whose
+	// client did not count them itself.
+	throttled int
+	// added: the rows are already in the storer's part (Check's report
+	// writer adds them on its own goroutine).
+	added bool
+}
+
+// prepare reads the COMPLETED job of entity i (ent, a copy of it), writes
+// its report and computes its rows and digest. It touches neither the
+// manifest nor the storer, so it may run beside the loop that polls and
+// starts jobs; accept records the result.
+func (s *storer) prepare(opCtx context.Context, reports *accessreport.Client, i int, ent manifest.Entity) stored {
+	r, m := s.r, s.r.m
+	out := stored{i: i}
+	rep, err := reports.Fetch(opCtx, ent.JobID)
+	if err != nil {
+		out.readErr = err
+		return out
+	}
+	if rep.Status.Status != accessreport.StatusCompleted {
+		out.failure = &reportdoc.Error{Code: "UnexpectedJobStatus", Message: fmt.Sprintf("report job %s was COMPLETED and is now %s", ent.JobID, rep.Status.Status)}
+		return out
+	}
+	if t := reportdoc.NewTime(rep.CreatedAt); t != nil {
+		ent.CreatedAt = t
+	}
+	if t := reportdoc.NewTime(rep.CompletedAt); t != nil {
+		ent.CompletedAt = t
+	}
+	services := rep.Services
+	if services == nil {
+		services = []reportdoc.Service{}
+	}
+	out.doc = &reportdoc.EntityReport{
+		SchemaVersion:               reportdoc.SchemaVersion,
+		RunID:                       m.RunID,
+		OrganizationID:              m.OrganizationID,
+		Entity:                      ent.DocEntity(),
+		PolicyID:                    optional(ent.PolicyID),
+		Job:                         reportdoc.Job{ID: ent.JobID, Status: reportdoc.StatusCompleted, CreatedAt: ent.CreatedAt, CompletedAt: ent.CompletedAt},
+		NumberOfServicesAccessible:  rep.Accessible,
+		NumberOfServicesNotAccessed: rep.NotAccessed,
+		Services:                    services,
+	}
+	if out.err = r.writeReport(opCtx, out.doc); out.err != nil {
+		return out
+	}
+	out.rows = athena.Rows(out.doc)
+	out.digest = findings.DigestOf(out.doc, m.Settings.UnusedDays)
+	return out
+}
+
+// accept records what prepare did for a completed entity: its report
+// pending in the part, or the entity failed, queued again or retried later
+// when it could not be read. Errors end the step.
+func (s *storer) accept(ctx, opCtx context.Context, st stored) error {
+	r := s.r
+	i, e := st.i, &r.m.Entities[st.i]
+	if st.throttled > 0 {
+		r.m.Throttled += st.throttled
+		r.dirty = true
+	}
+	switch {
+	case st.readErr != nil:
+		if err := r.readFailed(ctx, opCtx, i, st.readErr); err != nil {
+			return err
+		}
+		if e.State == manifest.StateFailed {
+			return s.store(ctx, opCtx, i) // it failed while being read: its failure report
+		}
+		return nil
+	case st.failure != nil:
+		r.fail(i, st.failure)
+		return s.store(ctx, opCtx, i)
+	case st.err != nil:
+		return st.err
+	}
+	e.Errors = 0
+	e.CreatedAt, e.CompletedAt = st.doc.Job.CreatedAt, st.doc.Job.CompletedAt
+	if !st.added {
+		if err := s.part.Add(st.rows); err != nil {
+			return err
+		}
+	}
+	if len(st.rows) > 0 {
+		s.hasRows[i] = true
+	}
+	d := st.digest
+	e.Digest, e.Accessible, e.NotAccessed, e.Unused = &d, st.doc.NumberOfServicesAccessible, st.doc.NumberOfServicesNotAccessed, d.Unused
+	r.entityLog(i).Info("report stored", "services", len(st.doc.Services))
+	return s.pend(ctx, i)
+}
+
+// pend marks entity i's report written, to be recorded as stored at the
+// next flush; a full part is flushed at once.
+func (s *storer) pend(ctx context.Context, i int) error {
 	s.pending[i] = true
 	s.order = append(s.order, i)
-	if s.part.Rows() >= r.p.tune.partRows {
+	if s.part.Rows() >= s.r.p.tune.partRows {
 		return s.flush(ctx)
 	}
 	return nil
@@ -197,54 +285,25 @@ func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) erro
 	return s.flush(ctx)
 }
 
-// fetch reads entity i's completed report. A nil report with a nil error
-// means the entity changed state instead (failed, or queued again).
-func (r *runner) fetch(ctx, opCtx context.Context, i int) (*reportdoc.EntityReport, error) {
-	e := &r.m.Entities[i]
-	rep, err := r.reports.Fetch(opCtx, e.JobID)
-	if err != nil {
-		if stop, cerr := stopped(ctx, opCtx, err); stop {
-			if cerr == nil {
-				cerr = fmt.Errorf("%w: %w", errBudget, err)
-			}
-			return nil, cerr
+// readFailed handles a failure to read entity i's completed report: the
+// end of the step or its budget is returned; otherwise the entity is queued
+// again (its job was lost), retried later, or failed.
+func (r *runner) readFailed(ctx, opCtx context.Context, i int, err error) error {
+	if stop, cerr := stopped(ctx, opCtx, err); stop {
+		if cerr == nil {
+			cerr = fmt.Errorf("%w: %w", errBudget, err)
 		}
-		switch {
-		case accessreport.IsNoSuchEntity(err):
-			r.lostJob(i, err)
-		case backoff.IsTransient(err):
-			r.transient(i, "read report", err)
-		default:
-			r.fail(i, accessreport.ErrorOf(err))
-		}
-		return nil, nil
+		return cerr
 	}
-	if rep.Status.Status != accessreport.StatusCompleted {
-		r.fail(i, &reportdoc.Error{Code: "UnexpectedJobStatus", Message: fmt.Sprintf("report job %s was COMPLETED and is now %s", e.JobID, rep.Status.Status)})
-		return nil, nil
+	switch {
+	case accessreport.IsNoSuchEntity(err):
+		r.lostJob(i, err)
+	case backoff.IsTransient(err):
+		r.transient(i, "read report", err)
+	default:
+		r.fail(i, accessreport.ErrorOf(err))
 	}
-	e.Errors = 0
-	if t := reportdoc.NewTime(rep.CreatedAt); t != nil {
-		e.CreatedAt = t
-	}
-	if t := reportdoc.NewTime(rep.CompletedAt); t != nil {
-		e.CompletedAt = t
-	}
-	services := rep.Services
-	if services == nil {
-		services = []reportdoc.Service{}
-	}
-	return &reportdoc.EntityReport{
-		SchemaVersion:               reportdoc.SchemaVersion,
-		RunID:                       r.m.RunID,
-		OrganizationID:              r.m.OrganizationID,
-		Entity:                      e.DocEntity(),
-		PolicyID:                    optional(e.PolicyID),
-		Job:                         reportdoc.Job{ID: e.JobID, Status: reportdoc.StatusCompleted, CreatedAt: e.CreatedAt, CompletedAt: e.CompletedAt},
-		NumberOfServicesAccessible:  rep.Accessible,
-		NumberOfServicesNotAccessed: rep.NotAccessed,
-		Services:                    services,
-	}, nil
+	return nil
 }
 
 // errBudget stops a loop when the step's budget ran out mid-call; it is
