@@ -11,7 +11,7 @@
 //	               "unusedDays": 90, "maxConcurrentJobs": 1},
 //	  "startedAt": "RFC3339", "finishedAt": "RFC3339"|absent,
 //	  "previousRunId": "…"|absent, "previousResolved": true|absent,
-//	  "nextPart": 3, "throttled": 0, "jobMillis": 2300,
+//	  "nextPart": 3, "throttled": 0, "pace": {"group": {"millis": 4300, "low": 2100}},
 //	  "runError": {"code","message"}|absent,
 //	  "entities": [ {"id","type","name","path","policyId"?, "state",
 //	                 "jobId"?, "attempts"?, "sentAt"?, "createdAt"?, "completedAt"?,
@@ -40,6 +40,47 @@ import (
 
 // SchemaVersion is the version of the manifest document.
 const SchemaVersion = 1
+
+// Kinds of entity whose jobs are paced apart: an account's job takes about
+// the same time as any other account's, while the root's and an OU's grow
+// with the accounts under them.
+const (
+	PaceAccount = "account"
+	PaceGroup   = "group" // the root and OUs
+)
+
+// PaceKind is the kind of entity e's jobs are paced as.
+func (e *Entity) PaceKind() string {
+	if e.Type == reportdoc.TypeAccount {
+		return PaceAccount
+	}
+	return PaceGroup
+}
+
+// JobPace is what a run learned of the durations of one kind of job, in
+// milliseconds: their moving average, and a low envelope (it drops to a
+// shorter job at once and rises slowly), so that the first poll of a job
+// comes as soon as jobs of its kind can finish.
+type JobPace struct {
+	Millis int64 `json:"millis"`
+	Low    int64 `json:"low"`
+}
+
+// Observe adds a job of ms milliseconds.
+func (p *JobPace) Observe(ms int64) {
+	ms = max(ms, 1)
+	switch {
+	case p.Millis == 0:
+		p.Millis, p.Low = ms, ms
+	default:
+		p.Millis = (7*p.Millis + 3*ms) / 10
+		if ms < p.Low {
+			p.Low = ms
+		} else {
+			p.Low += (ms - p.Low) / 16
+		}
+	}
+}
 
 // Entity states.
 const (
@@ -86,9 +127,10 @@ type Manifest struct {
 	NextPart int `json:"nextPart"`
 	// Throttled counts throttled and 409 answers so far.
 	Throttled int `json:"throttled"`
-	// JobMillis is the learned typical job duration (an exponentially
-	// weighted average), carried from step to step to pace the polls.
-	JobMillis int64 `json:"jobMillis,omitempty"`
+	// Pace is what the run learned of IAM's job durations, by kind of
+	// entity (PaceAccount, PaceGroup), carried from step to step to pace
+	// the polls.
+	Pace map[string]JobPace `json:"pace,omitempty"`
 	// LimitedSince is when IAM began refusing new jobs with 409 (Unix
 	// milliseconds); zero when the last Generate succeeded.
 	LimitedSince int64 `json:"limitedSince,omitempty"`

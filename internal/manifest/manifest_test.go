@@ -140,3 +140,27 @@ func BenchmarkLoadSave11001(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/1e6, "MB-alloc/op")
 }
+
+// TestJobPaceObserve: the average follows the jobs; the low envelope drops
+// to a shorter job at once and rises slowly towards longer ones.
+func TestJobPaceObserve(t *testing.T) {
+	var p JobPace
+	p.Observe(1000)
+	if p != (JobPace{Millis: 1000, Low: 1000}) {
+		t.Fatalf("Got(after one job) = %+v; want {1000 1000}", p)
+	}
+	p.Observe(800)
+	if p.Low != 800 || p.Millis != 940 {
+		t.Errorf("Got(after a shorter job) = %+v; want low 800, millis 940", p)
+	}
+	for range 5 {
+		p.Observe(4000)
+	}
+	if p.Low <= 800 || p.Low >= 2500 || p.Millis < 3400 {
+		t.Errorf("Got(after five long jobs) = %+v; want the average near 4000 and the low envelope risen a little", p)
+	}
+	p.Observe(0)
+	if p.Low != 1 {
+		t.Errorf("Got(after a 0 ms job) = %+v; want low 1 (never 0: 0 means not seen)", p)
+	}
+}

@@ -197,13 +197,12 @@ func stateOf(m *manifest.Manifest, wait int, done bool) State {
 
 // waitSeconds estimates how long the Wait state should wait: 0 when
 // reports wait to be stored (or nothing runs), else the seconds until the
-// soonest expected completion, at least 1.
+// soonest a running job can be expected to finish, at least 1.
 func (p *Pipeline) waitSeconds(m *manifest.Manifest) int {
 	c := m.Counts()
 	if c.Unstored > 0 || c.Running == 0 {
 		return 0
 	}
-	est := p.estimate(m)
 	now := time.Now()
 	soonest := time.Duration(math.MaxInt64)
 	for i := range m.Entities {
@@ -211,19 +210,28 @@ func (p *Pipeline) waitSeconds(m *manifest.Manifest) int {
 		if e.State != manifest.StateRunning {
 			continue
 		}
-		left := est
+		left := p.earliest(m, e.PaceKind())
 		if e.SentAt > 0 {
-			left = time.UnixMilli(e.SentAt).Add(est).Sub(now)
+			left = time.UnixMilli(e.SentAt).Add(left).Sub(now)
 		}
 		soonest = min(soonest, left)
 	}
 	return max(1, int(math.Ceil(soonest.Seconds())))
 }
 
-// estimate is the expected duration of a job.
-func (p *Pipeline) estimate(m *manifest.Manifest) time.Duration {
-	if m.JobMillis > 0 {
-		return time.Duration(m.JobMillis) * time.Millisecond
+// estimate is the expected duration of a job of the given kind.
+func (p *Pipeline) estimate(m *manifest.Manifest, kind string) time.Duration {
+	if ms := m.Pace[kind].Millis; ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return p.tune.firstEstimate
+}
+
+// earliest is how soon a job of the given kind can be expected to finish:
+// the low envelope of those seen, or the first estimate.
+func (p *Pipeline) earliest(m *manifest.Manifest, kind string) time.Duration {
+	if ms := m.Pace[kind].Low; ms > 0 {
+		return time.Duration(ms) * time.Millisecond
 	}
 	return p.tune.firstEstimate
 }

@@ -200,7 +200,7 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 						"IAM refused new report jobs for more than %s while this run had none running: other jobs hold the account's limit", r.p.tune.jobTimeout)})
 					return nil
 				}
-				r.notBefore = now.Add(r.limitDelay())
+				r.notBefore = now.Add(r.limitDelay(i))
 				r.limitStreak++
 				r.entityLog(i).Info("report job limit reached; backing off", "retry_in", r.notBefore.Sub(now).String())
 				return nil
@@ -216,17 +216,17 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 		e.State, e.JobID, e.SentAt, e.Errors = manifest.StateRunning, jobID, now.UnixMilli(), 0
 		e.Attempts++
 		r.running[i] = true
-		r.nextPoll[i] = now.Add(r.firstPoll())
+		r.nextPoll[i] = now.Add(r.firstPoll(e))
 		r.dirty = true
 		r.entityLog(i).Info("report job started", "job_id", jobID, "attempt", e.Attempts)
 	}
 	return nil
 }
 
-// limitDelay is the backoff after a 409: from a quarter of a job's
-// expected duration, doubling, capped.
-func (r *runner) limitDelay() time.Duration {
-	base := max(r.p.tune.pollFloor, r.p.estimate(r.m)/4)
+// limitDelay is the backoff after a 409 for entity i: from a quarter of
+// its job's expected duration, doubling, capped.
+func (r *runner) limitDelay(i int) time.Duration {
+	base := max(r.p.tune.pollFloor, r.p.estimate(r.m, r.m.Entities[i].PaceKind())/4)
 	return backoff.Policy{Base: base, Cap: r.p.tune.backoff.Cap}.Delay(r.limitStreak)
 }
 
@@ -318,45 +318,50 @@ func (r *runner) stuckJob(i int) {
 }
 
 // pollInterval is the wait before the next poll of a job still in
-// progress: until its expected completion, then a tenth of the expected
-// duration at a time (a job late by up to a tenth, not a quarter: entities'
-// jobs differ in length), within [pollFloor, pollCap]. Before any job finished
-// the wait grows with the time already waited, so the first job is found
-// quickly whatever its duration.
+// progress. Once jobs of its kind have been seen: until the soonest such a
+// job can finish (the low envelope), then a twentieth of their expected
+// duration at a time (a job is found late by a twentieth at most: jobs of
+// one kind differ in length), within [pollFloor, pollCap]. Before any job
+// of its kind finished the wait is a quarter of the time already waited,
+// so the first job is found quickly, and at most a quarter late, whatever
+// its duration.
 func (r *runner) pollInterval(e *manifest.Entity, now time.Time) time.Duration {
-	floor := r.pollFloor()
-	if r.m.JobMillis == 0 {
+	kind := e.PaceKind()
+	floor := r.pollFloor(kind)
+	pace := r.m.Pace[kind]
+	if pace.Millis == 0 {
 		if e.SentAt == 0 {
 			return floor
 		}
-		return min(max(now.Sub(time.UnixMilli(e.SentAt))/2, floor), r.p.tune.pollCap)
+		return min(max(now.Sub(time.UnixMilli(e.SentAt))/4, floor), r.p.tune.pollCap)
 	}
-	est := r.p.estimate(r.m)
 	if e.SentAt > 0 {
-		if left := time.UnixMilli(e.SentAt).Add(est).Sub(now); left > floor {
+		if left := time.UnixMilli(e.SentAt).Add(r.p.earliest(r.m, kind)).Sub(now); left > floor {
 			return left
 		}
 	}
-	return min(max(est/10, floor), r.p.tune.pollCap)
+	return min(max(r.p.estimate(r.m, kind)/20, floor), r.p.tune.pollCap)
 }
 
-// firstPoll is the wait before the first poll of a job just started.
-func (r *runner) firstPoll() time.Duration {
-	if r.m.JobMillis == 0 {
+// firstPoll is the wait before the first poll of e's job, just started.
+func (r *runner) firstPoll(e *manifest.Entity) time.Duration {
+	kind := e.PaceKind()
+	if r.m.Pace[kind].Millis == 0 {
 		return r.floor
 	}
-	return max(r.p.estimate(r.m), r.pollFloor())
+	return max(r.p.earliest(r.m, kind), r.pollFloor(kind))
 }
 
-// pollFloor is the shortest wait between polls of a job: r.floor (which
-// grows under throttling), shrunk in proportion when jobs take less than
-// ten floors, so that polling keeps pace with jobs of tens of milliseconds
-// (a time-scaled simulator) as it does with IAM's jobs of seconds.
-func (r *runner) pollFloor() time.Duration {
-	if r.m.JobMillis == 0 {
+// pollFloor is the shortest wait between polls of a job of the given kind:
+// r.floor (which grows under throttling), shrunk in proportion when such
+// jobs take less than twenty floors, so that polling keeps pace with jobs
+// of tens of milliseconds (a time-scaled simulator) as it does with IAM's
+// jobs of seconds.
+func (r *runner) pollFloor(kind string) time.Duration {
+	if r.m.Pace[kind].Millis == 0 {
 		return r.floor
 	}
-	limit := r.p.estimate(r.m) / 10
+	limit := r.p.estimate(r.m, kind) / 20
 	if limit >= r.p.tune.pollFloor {
 		return r.floor
 	}
@@ -377,12 +382,12 @@ func (r *runner) observe(i int, now time.Time) {
 		from = seen
 	}
 	d := from.Sub(sent) + now.Sub(from)/2
-	ms := max(d.Milliseconds(), 1)
-	if r.m.JobMillis == 0 {
-		r.m.JobMillis = ms
-	} else {
-		r.m.JobMillis = (7*r.m.JobMillis + 3*ms) / 10
+	if r.m.Pace == nil {
+		r.m.Pace = map[string]manifest.JobPace{}
 	}
+	pace := r.m.Pace[e.PaceKind()]
+	pace.Observe(d.Milliseconds())
+	r.m.Pace[e.PaceKind()] = pace
 }
 
 // wake returns when the loop has something to do next.
