@@ -216,8 +216,13 @@ func (s *storer) pend(ctx context.Context, i int) error {
 	return nil
 }
 
-// flush writes the part and records its entities as stored. It outlives a
-// cancelled caller for a few seconds, so written reports are not redone.
+// flush writes the part and records its entities as stored in the
+// manifest in memory; the manifest is saved on its usual schedule
+// (maybeSave) and when the step ends, not at every part: a 10 MB manifest
+// saved after each part would hold up the loop for as long as a job takes.
+// A crash before the save leaves a part the manifest does not count; the
+// next step writes the same part number again. It outlives a cancelled
+// caller for a few seconds, so written reports are not redone.
 func (s *storer) flush(ctx context.Context) error {
 	if len(s.order) == 0 {
 		return nil
@@ -245,7 +250,7 @@ func (s *storer) flush(ctx context.Context) error {
 	}
 	r.dirty = true
 	s.part, s.pending, s.hasRows, s.order = athena.NewPart(), map[int]bool{}, map[int]bool{}, nil
-	return r.save(ctx)
+	return r.maybeSave(ctx)
 }
 
 // stop ends a step's storing: what was written is flushed; the end of the
