@@ -62,6 +62,8 @@ type options struct {
 	sanityOUs            int
 	sanityAccounts       int
 	sanityScale          float64
+	sanityFullOUs        int
+	sanityFullAccounts   int
 	coldReps             int
 	rie                  string
 	skipBuild            bool
@@ -87,7 +89,9 @@ func benchMain(args []string) int {
 	fs.DurationVar(&o.naivePoll, "naive-poll", 5*time.Second, "the naive script's poll interval, real-world (scaled with the jobs)")
 	fs.IntVar(&o.sanityOUs, "sanity-ous", 20, "OUs of the realistic-latency sanity run (0: skip)")
 	fs.IntVar(&o.sanityAccounts, "sanity-accounts", 200, "accounts of the sanity run")
-	fs.Float64Var(&o.sanityScale, "sanity-scale", 1, "time scale of the sanity run")
+	fs.Float64Var(&o.sanityScale, "sanity-scale", 1, "time scale of the sanity runs")
+	fs.IntVar(&o.sanityFullOUs, "sanity-full-ous", 5, "OUs of the realistic-latency run with accounts, orgaudit only (0: skip)")
+	fs.IntVar(&o.sanityFullAccounts, "sanity-full-accounts", 40, "accounts of the realistic-latency run with accounts")
 	fs.IntVar(&o.coldReps, "cold-reps", 5, "cold starts per function under aws-lambda-rie (0: skip)")
 	fs.StringVar(&o.rie, "rie", "", "aws-lambda-rie binary (default: built from tools/go.mod)")
 	fs.BoolVar(&o.skipBuild, "skip-build", false, "skip binary sizes and cold starts")
@@ -202,6 +206,18 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		}
 		log("sanity naive: wall %s, bound %s, ratio %.3f", n.Wall.Round(time.Millisecond), n.bound().Round(time.Millisecond), n.Ratio)
 		sanity = append(sanity, n)
+	}
+	if o.sanityFullOUs > 0 {
+		small, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.sanityFullOUs, Accounts: o.sanityFullAccounts, Depth: min(o.depth, 2), Seed: 3})
+		if err != nil {
+			return err
+		}
+		r, err := pipelineRun(ctx, small, o.sanityScale, o, true, false)
+		if err != nil {
+			return err
+		}
+		log("sanity pipeline with accounts: %d entities, wall %s, bound %s, ratio %.3f", r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio)
+		sanity = append(sanity, r)
 	}
 	var bins []binaryResult
 	if !o.skipBuild {

@@ -110,10 +110,13 @@ func report(w io.Writer, o options, org *orgmodel.Org, results, sanity []runResu
 		}
 	}
 	fmt.Fprintln(w)
-	if len(sanity) == 2 {
-		p, n := sanity[0], sanity[1]
+	if p, n := pick(sanity, "pipeline", false), pick(sanity, "naive", false); len(p) == 1 && len(n) == 1 {
 		fmt.Fprintf(w, "\nRealistic latency (time scale %g), root + %d OUs: job time %s, lower bound %s; orgaudit %s (ratio **%.3f**), naive %s (ratio **%.3f**).\n",
-			o.sanityScale, p.Entities-1, secs(float64(p.JobTime)), secs(float64(p.bound())), secs(float64(p.Wall)), p.Ratio, secs(float64(n.Wall)), n.Ratio)
+			o.sanityScale, p[0].Entities-1, secs(float64(p[0].JobTime)), secs(float64(p[0].bound())), secs(float64(p[0].Wall)), p[0].Ratio, secs(float64(n[0].Wall)), n[0].Ratio)
+	}
+	if p := pick(sanity, "pipeline", true); len(p) == 1 {
+		fmt.Fprintf(w, "\nRealistic latency (time scale %g), root + %d OUs + %d accounts: job time %s, lower bound %s; orgaudit %s (ratio **%.3f**).\n",
+			o.sanityScale, o.sanityFullOUs, p[0].Entities-1-o.sanityFullOUs, secs(float64(p[0].JobTime)), secs(float64(p[0].bound())), secs(float64(p[0].Wall)), p[0].Ratio)
 	}
 
 	fmt.Fprintln(w, "\n### State transitions, Lambda time and cost per run")
