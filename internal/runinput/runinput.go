@@ -84,12 +84,17 @@ type raw struct {
 	MaxConcurrentJobs *int      `json:"maxConcurrentJobs"`
 }
 
+// jsonSpace is the white space JSON allows around a value.
+const jsonSpace = " \t\r\n"
+
 // Parse validates doc and applies the defaults: runId from defaultRunID
 // (the execution name, or the CLI's timestamp), the rest from cfg. Errors
 // are *InvalidInput.
 func Parse(doc []byte, defaultRunID string, cfg config.Config) (Input, error) {
 	var r raw
-	trimmed := bytes.TrimSpace(doc)
+	// Only JSON's own white space: a vertical tab or a no-break space
+	// before the document makes it something other than JSON.
+	trimmed := bytes.Trim(doc, jsonSpace)
 	if len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
 		if err := decodeStrict(trimmed, &r); err != nil {
 			return Input{}, err

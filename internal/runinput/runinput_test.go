@@ -61,6 +61,8 @@ func TestParseInvalid(t *testing.T) {
 		{"string document", `"x"`, "e", "input"},
 		{"syntax", `{"runId":}`, "e", "input"},
 		{"truncated", `{"runId":"x"`, "e", "input"},
+		{"vertical tab before the document", "\v{}", "e", "input"},
+		{"no-break space after the document", "{}\u00a0", "e", "input"},
 		{"runId number", `{"runId":5}`, "e", "runId"},
 		{"runId empty", `{"runId":""}`, "e", "runId"},
 		{"runId traversal", `{"runId":"../x"}`, "e", "runId"},
