@@ -113,7 +113,7 @@ func Parse(doc []byte, defaultRunID string, cfg config.Config) (Input, error) {
 			return Input{}, &InvalidInput{Field: "runId", Message: err.Error()}
 		}
 	} else if err := ValidRunID(in.RunID); err != nil {
-		return Input{}, &InvalidInput{Field: "runId", Message: fmt.Sprintf("the default run id (execution name) %q is not usable: %v; set runId", in.RunID, err)}
+		return Input{}, &InvalidInput{Field: "runId", Message: fmt.Sprintf("the default run id (execution name) %s is not usable: %v; set runId", quoteCut(in.RunID, MaxRunIDLen), err)}
 	}
 	if r.EntityPaths != nil {
 		if len(*r.EntityPaths) == 0 {
@@ -254,14 +254,20 @@ func unknownField(name string) *InvalidInput {
 	if name != "" && len(name) <= MaxFieldNameLen && strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
 		return &InvalidInput{Field: name, Message: msg}
 	}
-	if len(name) > MaxFieldNameLen {
-		cut := MaxFieldNameLen
-		for cut > 0 && !utf8.RuneStart(name[cut]) {
-			cut--
-		}
-		name = name[:cut] + "…"
+	return &InvalidInput{Field: "input", Message: fmt.Sprintf("%s: %s", quoteCut(name, MaxFieldNameLen), msg)}
+}
+
+// quoteCut quotes s for an error message, cut to its first n bytes (at a
+// character boundary) and marked "…" when longer, so that whatever an
+// input holds its message stays short.
+func quoteCut(s string, n int) string {
+	if len(s) <= n {
+		return fmt.Sprintf("%q", s)
 	}
-	return &InvalidInput{Field: "input", Message: fmt.Sprintf("%q: %s", name, msg)}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return fmt.Sprintf("%q…", s[:n])
 }
 
 func syntaxError(err error) *InvalidInput {
