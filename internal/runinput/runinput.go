@@ -173,7 +173,7 @@ func ValidRunID(id string) error {
 // ValidEntityPath returns why p is not a well-formed entity path, or nil.
 func ValidEntityPath(p string) error {
 	if len(p) < MinEntityPathLen || len(p) > MaxEntityPathLen {
-		return fmt.Errorf("%q: an entity path is %d to %d characters long", p, MinEntityPathLen, MaxEntityPathLen)
+		return fmt.Errorf("%s (%d characters): an entity path is %d to %d characters long", quoteCut(p, MaxEntityPathLen), len(p), MinEntityPathLen, MaxEntityPathLen)
 	}
 	if !entityPathRE.MatchString(p) {
 		return fmt.Errorf("%q does not match %s", p, entityPathRE)
