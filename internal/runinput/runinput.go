@@ -232,9 +232,9 @@ func decodeStrict(doc []byte, r *raw) *InvalidInput {
 		if err := json.Unmarshal(value, target); err != nil {
 			var typeErr *json.UnmarshalTypeError
 			if errors.As(err, &typeErr) {
-				return &InvalidInput{Field: name, Message: fmt.Sprintf("must be %s, not %s", typeName(name), typeErr.Value)}
+				return &InvalidInput{Field: name, Message: fmt.Sprintf("must be %s, not %s", typeName(name), cutText(typeErr.Value, maxQuoted))}
 			}
-			return &InvalidInput{Field: name, Message: err.Error()}
+			return &InvalidInput{Field: name, Message: cutText(err.Error(), maxQuoted)}
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
@@ -264,17 +264,35 @@ func quoteCut(s string, n int) string {
 	if len(s) <= n {
 		return fmt.Sprintf("%q", s)
 	}
+	return fmt.Sprintf("%q…", s[:cutAt(s, n)])
+}
+
+// maxQuoted bounds the part of a JSON decoder's error (which may quote a
+// whole number literal of the input) kept in a message.
+const maxQuoted = 200
+
+// cutText is s cut to its first n bytes at a character boundary, marked
+// "…" when longer.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:cutAt(s, n)] + "…"
+}
+
+// cutAt is the largest character boundary of s at most n.
+func cutAt(s string, n int) int {
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return fmt.Sprintf("%q…", s[:n])
+	return n
 }
 
 func syntaxError(err error) *InvalidInput {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &InvalidInput{Field: "input", Message: "truncated JSON"}
 	}
-	return &InvalidInput{Field: "input", Message: "not valid JSON: " + err.Error()}
+	return &InvalidInput{Field: "input", Message: "not valid JSON: " + cutText(err.Error(), maxQuoted)}
 }
 
 func typeName(field string) string {
