@@ -188,15 +188,7 @@ func TestLogsCarryNoCredentials(t *testing.T) {
 	st.verifyRun(t, want{runID: runID, input: runInput{IncludeAccounts: true}, status: reportdoc.RunPartial,
 		failed: map[string]bool{failing: true}, unusedDays: unusedDefault(t, st)})
 
-	check, store := st.functions["CheckFunction"].Name, st.functions["StoreFunction"].Name
-	st.front.before = func(function string, n int) {
-		switch function {
-		case check:
-			st.faults.armed.Store(true)
-		case store:
-			st.faults.armed.Store(false)
-		}
-	}
+	st.refuseCheckManifestWrites()
 	failed := st.execute(t, "logs-failed", `{}`)
 	if failed.succeeded || st.faults.failed.Load() == 0 {
 		t.Fatalf("Got(execution with manifest writes refused) succeeded=%v, %d writes refused; want AuditFailed after refused writes",

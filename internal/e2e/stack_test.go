@@ -516,6 +516,22 @@ func lastLine(s string) string {
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
+// refuseCheckManifestWrites makes S3 refuse the manifest writes of every
+// Check invocation and accept Store's, so that Check fails through its
+// retries and RecordFailure can still write the FAILED summary. The stack
+// must be deployed with s3Faults.
+func (st *stack) refuseCheckManifestWrites() {
+	check, store := st.functions["CheckFunction"].Name, st.functions["StoreFunction"].Name
+	st.front.before = func(function string, n int) {
+		switch function {
+		case check:
+			st.faults.armed.Store(true)
+		case store:
+			st.faults.armed.Store(false)
+		}
+	}
+}
+
 // s3Faults passes S3 requests on to target, and while armed answers every
 // write of a run manifest with S3's InternalError, as S3 does when it fails.
 type s3Faults struct {
