@@ -144,7 +144,7 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 	}
 	st.s3 = s3.New(s3.Options{
 		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(simKey.id, simKey.secret, ""),
 		BaseEndpoint: aws.String(st.s3URL),
 		UsePathStyle: true,
 	})
