@@ -104,6 +104,9 @@ type storedRun struct {
 	summary    *reportdoc.Summary
 	entries    []findings.Entry
 	unusedDays int
+	// managementAccountID is the account SCPs do not apply to, from
+	// findings.json or the run's manifest; empty when neither says.
+	managementAccountID string
 }
 
 // loadRun reads a run's summary and every entity report it lists, and
@@ -121,26 +124,41 @@ func loadRun(ctx context.Context, store objstore.Store, runID string, days, def 
 		}
 		return nil, err
 	}
+	var doc struct {
+		UnusedDays          int    `json:"unusedDays"`
+		ManagementAccountID string `json:"managementAccountId"`
+	}
+	if err := getJSON(ctx, store, reportdoc.FindingsKey(runID), &doc); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		return nil, err
+	}
 	if days <= 0 {
-		var doc struct {
-			UnusedDays int `json:"unusedDays"`
-		}
-		if err := getJSON(ctx, store, reportdoc.FindingsKey(runID), &doc); err == nil && doc.UnusedDays > 0 {
-			days = doc.UnusedDays
-		} else {
+		days = doc.UnusedDays
+		if days <= 0 {
 			days = def
+		}
+	}
+	mgmt := doc.ManagementAccountID
+	if mgmt == "" {
+		// Runs finalized before findings.json named it; the manifest
+		// always has.
+		var m struct {
+			ManagementAccountID string `json:"managementAccountId"`
+		}
+		if err := getJSON(ctx, store, reportdoc.ManifestKey(runID), &m); err == nil {
+			mgmt = m.ManagementAccountID
 		}
 	}
 	errs := map[string]*reportdoc.Error{}
 	for _, e := range sum.Errors {
 		errs[e.EntityID+"\x00"+deref(e.PolicyID)] = &reportdoc.Error{Code: e.Code, Message: e.Message}
 	}
-	run := &storedRun{summary: &sum, unusedDays: days}
+	run := &storedRun{summary: &sum, unusedDays: days, managementAccountID: mgmt}
 	for _, line := range sum.Reports {
 		e := findings.Entry{
-			Entity:   reportdoc.Entity{ID: line.EntityID, Type: reportdoc.EntityTypeOf(line.EntityID), Path: line.Path},
-			PolicyID: deref(line.PolicyID),
-			Status:   line.Status,
+			Entity:     reportdoc.Entity{ID: line.EntityID, Type: reportdoc.EntityTypeOf(line.EntityID), Path: line.Path},
+			PolicyID:   deref(line.PolicyID),
+			Status:     line.Status,
+			Management: mgmt != "" && line.EntityID == mgmt,
 		}
 		if line.Status != reportdoc.StatusCompleted {
 			e.Error = errs[line.EntityID+"\x00"+e.PolicyID]
@@ -245,7 +263,7 @@ func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "orgaudit report:", err)
 		return exitFailure
 	}
-	in := findings.Input{Summary: cur.summary, UnusedDays: cur.unusedDays, Entries: cur.entries}
+	in := findings.Input{Summary: cur.summary, UnusedDays: cur.unusedDays, Entries: cur.entries, ManagementAccountID: cur.managementAccountID}
 	if previous == "" && cur.summary.Changes != nil {
 		previous = cur.summary.Changes.PreviousRunID
 	}

@@ -25,7 +25,8 @@ not used for the unused threshold, and the Service Control Policy documents
 that would deny them: minified, each within the 5,120-character SCP quota
 (split into several when needed). Services on the never-deny list (sign-in,
 STS, IAM, Organizations, support, billing, KMS, CloudTrail, ...) are never
-denied; --keep adds to it. Review before attaching: see the caveats printed.
+denied; --keep adds to it. The management account gets no policy: SCPs do not
+apply to it. Review before attaching: see the caveats printed.
 `
 
 // scpResult is the --json output of `orgaudit scp`.
@@ -39,6 +40,10 @@ type scpResult struct {
 	Kept       []string              `json:"kept"`
 	Policies   []string              `json:"policies"`
 	Caveats    []string              `json:"caveats"`
+	// ManagementAccount and Note say why the management account has no
+	// policies.
+	ManagementAccount bool   `json:"managementAccount,omitempty"`
+	Note              string `json:"note,omitempty"`
 }
 
 func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -105,15 +110,18 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "orgaudit scp:", err)
 		return exitFailure
 	}
-	s, err := scpsuggest.Suggest(f.Unused, opts)
-	if err != nil {
-		fmt.Fprintln(stderr, "orgaudit scp:", err)
-		return exitFailure
+	s := scpsuggest.Suggestion{Kept: []string{}, Policies: []string{}}
+	if !e.Management {
+		if s, err = scpsuggest.Suggest(f.Unused, opts); err != nil {
+			fmt.Fprintln(stderr, "orgaudit scp:", err)
+			return exitFailure
+		}
 	}
 	if asJSON {
 		out, _ := json.MarshalIndent(scpResult{
 			RunID: runID, Entity: e.Entity, AsOf: f.AsOf, UnusedDays: run.unusedDays,
 			Unused: f.Unused, LastAccess: f.LastAccessed, Kept: s.Kept, Policies: s.Policies, Caveats: findings.Caveats,
+			ManagementAccount: f.ManagementAccount, Note: f.Note,
 		}, "", "  ")
 		fmt.Fprintf(stdout, "%s\n", out)
 		return exitOK
@@ -127,7 +135,11 @@ func printSCP(w io.Writer, runID string, days int, f findings.EntityFindings, s 
 	if name == "" {
 		name = f.Entity.ID
 	}
-	fmt.Fprintf(w, "%s (%s, %s)\n%s\n", printable(name), printable(f.Entity.ID), f.Entity.Type, printable(f.Entity.Path))
+	kind := f.Entity.Type
+	if f.ManagementAccount {
+		kind = "management account"
+	}
+	fmt.Fprintf(w, "%s (%s, %s)\n%s\n", printable(name), printable(f.Entity.ID), kind, printable(f.Entity.Path))
 	asOf := ""
 	if f.AsOf != nil {
 		b, _ := f.AsOf.MarshalJSON()
@@ -153,8 +165,10 @@ func printSCP(w io.Writer, runID string, days int, f findings.EntityFindings, s 
 	if len(s.Kept) > 0 {
 		fmt.Fprintf(w, "Never denied (kept): %s\n\n", strings.Join(s.Kept, ", "))
 	}
-	switch len(s.Policies) {
-	case 0:
+	switch {
+	case f.ManagementAccount:
+		fmt.Fprintln(w, "No SCP suggested.", f.Note)
+	case len(s.Policies) == 0:
 		fmt.Fprintln(w, "Nothing to deny.")
 	default:
 		fmt.Fprintf(w, "Suggested SCP: %d document(s), each at most %d characters; attach all of them.\n", len(s.Policies), scpsuggest.MaxPolicySize)

@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/sim"
 )
 
 func Example_scp() {
@@ -111,5 +115,96 @@ func TestSCPExitCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSCPSkipsTheManagementAccount audits the small organization with its
+// accounts and checks every place an entity is listed: the management
+// account gets no suggestion, in `orgaudit scp` (text and JSON),
+// findings.json and report.html, and each says why.
+func TestSCPSkipsTheManagementAccount(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org})
+	out := t.TempDir()
+	if code, stdout, stderr := runCLI(t, "run", "--out", out, "--run-id", "m1", "--include-accounts", "--progress", "none"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	mgmt := org.ManagementAccountID
+	code, stdout, stderr := runCLI(t, "scp", "--out", out, "--prefix", "orgaudit/", mgmt)
+	if code != exitOK {
+		t.Fatalf("Got(exit of scp %s) = %d; want %d\n%s", mgmt, code, exitOK, stderr)
+	}
+	for _, want := range []string{"(" + mgmt + ", management account)", "No SCP suggested. " + findings.ManagementAccountNote} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("Got(scp %s) without %q:\n%s", mgmt, want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "Suggested SCP") {
+		t.Errorf("Got(scp %s) with a suggested SCP; want none:\n%s", mgmt, stdout)
+	}
+	code, stdout, _ = runCLI(t, "scp", "--out", out, "--prefix", "orgaudit/", "--json", mgmt)
+	var r scpResult
+	if err := json.Unmarshal([]byte(stdout), &r); code != exitOK || err != nil {
+		t.Fatalf("Got(scp --json %s) = %d, %v", mgmt, code, err)
+	}
+	if !r.ManagementAccount || r.Note != findings.ManagementAccountNote || len(r.Policies) != 0 || len(r.Unused) == 0 {
+		t.Errorf("Got(scp --json %s) = managementAccount %v, note %q, %d policies, %d unused; want true, the note, 0 policies, its unused services",
+			mgmt, r.ManagementAccount, r.Note, len(r.Policies), len(r.Unused))
+	}
+	// A member account still gets its suggestion.
+	var member string
+	for _, a := range org.Accounts {
+		if a.ID != mgmt {
+			member = a.ID
+			break
+		}
+	}
+	if _, stdout, _ = runCLI(t, "scp", "--out", out, "--prefix", "orgaudit/", "--json", member); !strings.Contains(stdout, `"policies": [`+"\n") {
+		t.Errorf("Got(scp --json %s) without policies; want a suggestion for a member account:\n%s", member, stdout)
+	}
+
+	b, err := os.ReadFile(filepath.Join(out, "orgaudit", "runs", "m1", "findings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc findings.Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.ManagementAccountID != mgmt {
+		t.Errorf("Got(findings.json managementAccountId) = %q; want %q", doc.ManagementAccountID, mgmt)
+	}
+	seen := 0
+	for _, e := range doc.Entities {
+		switch {
+		case e.Entity.ID == mgmt:
+			seen++
+			if !e.ManagementAccount || e.Note != findings.ManagementAccountNote || e.SCP != nil {
+				t.Errorf("Got(findings.json %s) = managementAccount %v, note %q, scp %+v; want true, the note, no scp", mgmt, e.ManagementAccount, e.Note, e.SCP)
+			}
+		case e.ManagementAccount || e.Note != "":
+			t.Errorf("Got(findings.json %s) marked as the management account", e.Entity.ID)
+		case e.PolicyID == nil && e.SCP == nil:
+			t.Errorf("Got(findings.json %s) without an scp summary", e.Entity.ID)
+		}
+	}
+	if seen != 1 {
+		t.Errorf("Got(findings.json entries of %s) = %d; want 1", mgmt, seen)
+	}
+	html, err := os.ReadFile(filepath.Join(out, "orgaudit", "runs", "m1", "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, _ := json.Marshal(findings.ManagementAccountNote)
+	if !bytes.Contains(html, []byte(`"m":`+string(note))) || !bytes.Contains(html, []byte(`"`+mgmt+`","ACCOUNT"`)) {
+		t.Errorf("Got(report.html) without the management account's note or row")
+	}
+	// `orgaudit report` re-renders from the stored documents and keeps the mark.
+	if code, _, stderr := runCLI(t, "report", "--out", out, "--prefix", "orgaudit/", "--html", filepath.Join(out, "again.html"), "m1"); code != exitOK {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	again, _ := os.ReadFile(filepath.Join(out, "again.html"))
+	if !bytes.Equal(again, html) {
+		t.Errorf("Got(orgaudit report m1) differs from the run's report.html; want the same page")
 	}
 }

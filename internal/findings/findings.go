@@ -29,6 +29,10 @@ var Caveats = []string{
 	"Reports cover SCP-allowed services only; a service missing from a report is already denied by an SCP.",
 }
 
+// ManagementAccountNote is the reason, given wherever the management
+// account is listed, that it gets no SCP suggestion.
+const ManagementAccountNote = "This is the organization's management account: SCPs do not apply to it, so no SCP is suggested."
+
 // Entry is one entity report of a run, as the pipeline recorded it.
 type Entry struct {
 	Entity   reportdoc.Entity
@@ -36,6 +40,9 @@ type Entry struct {
 	Status   string // reportdoc.StatusCompleted or reportdoc.StatusFailed
 	Error    *reportdoc.Error
 	Digest   *Digest // nil for failed entities
+	// Management marks the organization's management account, which SCPs
+	// do not restrict: it gets findings but never an SCP suggestion.
+	Management bool
 }
 
 // Previous is the previous finished run, for the changes section.
@@ -50,6 +57,9 @@ type Input struct {
 	UnusedDays int // 0 means DefaultUnusedDays
 	Entries    []Entry
 	Previous   *Previous // nil when there is no previous run
+	// ManagementAccountID marks that account's entries as Management
+	// (empty: unknown, none marked).
+	ManagementAccountID string
 }
 
 // Result is what Finalize produces: the pipeline sets Summary.Changes from
@@ -62,13 +72,16 @@ type Result struct {
 
 // Document is runs/<runId>/findings.json.
 type Document struct {
-	SchemaVersion  int             `json:"schemaVersion"`
-	RunID          string          `json:"runId"`
-	OrganizationID string          `json:"organizationId"`
-	CompletedAt    *reportdoc.Time `json:"completedAt"`
-	UnusedDays     int             `json:"unusedDays"`
-	Caveats        []string        `json:"caveats"`
-	NeverDeny      []string        `json:"neverDeny"`
+	SchemaVersion  int    `json:"schemaVersion"`
+	RunID          string `json:"runId"`
+	OrganizationID string `json:"organizationId"`
+	// ManagementAccountID is the account SCPs do not apply to; empty when
+	// the run did not record it.
+	ManagementAccountID string          `json:"managementAccountId,omitempty"`
+	CompletedAt         *reportdoc.Time `json:"completedAt"`
+	UnusedDays          int             `json:"unusedDays"`
+	Caveats             []string        `json:"caveats"`
+	NeverDeny           []string        `json:"neverDeny"`
 	// Services are every namespace any entity report lists, sorted; the
 	// entities' unused lists index into it.
 	Services []Service          `json:"services"`
@@ -100,6 +113,9 @@ type EntityRecord struct {
 	// point in the tracking period to the days since.
 	LastAccessed map[string]int `json:"lastAccessed"`
 	SCP          *SCPFinding    `json:"scp,omitempty"`
+	// ManagementAccount and Note: see EntityFindings.
+	ManagementAccount bool   `json:"managementAccount,omitempty"`
+	Note              string `json:"note,omitempty"`
 }
 
 // UnusedNamespaces resolves e.Unused against the document's services.
@@ -116,14 +132,15 @@ func (d *Document) UnusedNamespaces(e EntityRecord) []string {
 // documentHead and documentTail are Document without its entities, which
 // Finalize writes one at a time between them.
 type documentHead struct {
-	SchemaVersion  int             `json:"schemaVersion"`
-	RunID          string          `json:"runId"`
-	OrganizationID string          `json:"organizationId"`
-	CompletedAt    *reportdoc.Time `json:"completedAt"`
-	UnusedDays     int             `json:"unusedDays"`
-	Caveats        []string        `json:"caveats"`
-	NeverDeny      []string        `json:"neverDeny"`
-	Services       []Service       `json:"services"`
+	SchemaVersion       int             `json:"schemaVersion"`
+	RunID               string          `json:"runId"`
+	OrganizationID      string          `json:"organizationId"`
+	ManagementAccountID string          `json:"managementAccountId,omitempty"`
+	CompletedAt         *reportdoc.Time `json:"completedAt"`
+	UnusedDays          int             `json:"unusedDays"`
+	Caveats             []string        `json:"caveats"`
+	NeverDeny           []string        `json:"neverDeny"`
+	Services            []Service       `json:"services"`
 }
 
 type documentTail struct {
@@ -161,8 +178,13 @@ type EntityFindings struct {
 	// at some point in the tracking period.
 	LastAccessed []LastAccess `json:"lastAccessed"`
 	// SCP summarizes the suggested deny policy; only for reports without a
-	// policy id, since an SCP suggestion is about the entity as a whole.
+	// policy id, since an SCP suggestion is about the entity as a whole,
+	// and never for the management account.
 	SCP *SCPFinding `json:"scp,omitempty"`
+	// ManagementAccount marks the organization's management account; Note
+	// then says why it has no SCP suggestion (ManagementAccountNote).
+	ManagementAccount bool   `json:"managementAccount,omitempty"`
+	Note              string `json:"note,omitempty"`
 }
 
 // LastAccess is the age of one service's last access.
@@ -183,6 +205,9 @@ type SCPFinding struct {
 // decoded digest (may be nil).
 func Analyze(e Entry, unusedDays int, opts scpsuggest.Options, buf []ServiceAge) (EntityFindings, []ServiceAge, error) {
 	f := EntityFindings{Entity: e.Entity, Status: e.Status, Error: e.Error, Unused: []string{}, LastAccessed: []LastAccess{}}
+	if e.Management {
+		f.ManagementAccount, f.Note = true, ManagementAccountNote
+	}
 	if e.PolicyID != "" {
 		p := e.PolicyID
 		f.PolicyID = &p
@@ -208,7 +233,7 @@ func Analyze(e Entry, unusedDays int, opts scpsuggest.Options, buf []ServiceAge)
 			f.LastAccessed = append(f.LastAccessed, LastAccess{s.Namespace, s.Days()})
 		}
 	}
-	if e.PolicyID == "" {
+	if e.PolicyID == "" && !e.Management {
 		deny, kept, policies, err := scpsuggest.Count(f.Unused, opts)
 		if err != nil {
 			return f, svcs, fmt.Errorf("findings: %s: %w", e.Entity.Path, err)
@@ -229,6 +254,13 @@ func Finalize(in Input) (*Result, error) {
 		days = DefaultUnusedDays
 	}
 	entries := sortedEntries(in.Entries)
+	if in.ManagementAccountID != "" {
+		for i := range entries {
+			if entries[i].Entity.ID == in.ManagementAccountID {
+				entries[i].Management = true
+			}
+		}
+	}
 	res := &Result{}
 	if in.Previous != nil {
 		ch, err := compare(entries, in.Previous, days)
@@ -246,14 +278,15 @@ func Finalize(in Input) (*Result, error) {
 	// digests: at 11,001 reports it is tens of megabytes, and a second copy
 	// or doubling growth would cost as much again.
 	head, err := json.Marshal(documentHead{
-		SchemaVersion:  reportdoc.SchemaVersion,
-		RunID:          in.Summary.RunID,
-		OrganizationID: in.Summary.OrganizationID,
-		CompletedAt:    in.Summary.CompletedAt,
-		UnusedDays:     days,
-		Caveats:        Caveats,
-		NeverDeny:      scpsuggest.NeverDeny(opts),
-		Services:       page.services(),
+		SchemaVersion:       reportdoc.SchemaVersion,
+		RunID:               in.Summary.RunID,
+		OrganizationID:      in.Summary.OrganizationID,
+		ManagementAccountID: in.ManagementAccountID,
+		CompletedAt:         in.Summary.CompletedAt,
+		UnusedDays:          days,
+		Caveats:             Caveats,
+		NeverDeny:           scpsuggest.NeverDeny(opts),
+		Services:            page.services(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("findings: encode: %w", err)

@@ -189,3 +189,32 @@ func TestFinalizeNeedsSummary(t *testing.T) {
 		t.Error("Got(Finalize without summary) = nil error; want an error")
 	}
 }
+
+func TestFinalizeMarksTheManagementAccount(t *testing.T) {
+	mgmt := entry(t, "111111111111", map[string]int{"s3": 1, "ec2": 200})
+	member := entry(t, "222222222222", map[string]int{"s3": 1, "ec2": 200})
+	res, err := Finalize(Input{Summary: summary(), UnusedDays: 90, Entries: []Entry{mgmt, member}, ManagementAccountID: "111111111111"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc Document
+	if err := json.Unmarshal(res.FindingsJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.ManagementAccountID != "111111111111" {
+		t.Errorf("Got(managementAccountId) = %q; want 111111111111", doc.ManagementAccountID)
+	}
+	for _, e := range doc.Entities {
+		isMgmt := e.Entity.ID == "111111111111"
+		if e.ManagementAccount != isMgmt || (e.SCP == nil) != isMgmt || (e.Note == ManagementAccountNote) != isMgmt {
+			t.Errorf("Got(%s) = managementAccount %v, scp %+v, note %q; want management %v", e.Entity.ID, e.ManagementAccount, e.SCP, e.Note, isMgmt)
+		}
+		if len(doc.UnusedNamespaces(e)) != 1 {
+			t.Errorf("Got(%s unused) = %v; want [ec2]: the management account's findings stay", e.Entity.ID, doc.UnusedNamespaces(e))
+		}
+	}
+	note, _ := json.Marshal(ManagementAccountNote)
+	if !bytes.Contains(res.HTML, []byte(`"m":`+string(note))) || bytes.Count(res.HTML, []byte(`,1,0,1]`)) != 1 || bytes.Count(res.HTML, []byte(`,1,0,0]`)) != 1 {
+		t.Errorf("Got(report.html) without the note, or not exactly one row marked as the management account")
+	}
+}

@@ -59,6 +59,7 @@ func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Chan
 	p.rep.UnusedDays = days
 	p.rep.Entities = s.Entities
 	p.rep.Caveats = Caveats
+	p.rep.ManagementNote = ManagementAccountNote
 	p.rep.NeverDeny = scpsuggest.NeverDeny(scpsuggest.Options{})
 	p.rep.SCPHead, p.rep.SCPTail = scpsuggest.Envelope()
 	p.rep.MaxPolicySize = scpsuggest.MaxPolicySize
@@ -85,6 +86,7 @@ func (p *page) record(f EntityFindings) EntityRecord {
 		Entity: f.Entity, PolicyID: f.PolicyID, Status: f.Status, Error: f.Error, AsOf: f.AsOf,
 		Listed: f.Listed, Used: f.Used, Unused: make([]int, len(f.Unused)), NeverAccessed: f.NeverAccessed,
 		LastAccessed: make(map[string]int, len(f.LastAccessed)), SCP: f.SCP,
+		ManagementAccount: f.ManagementAccount, Note: f.Note,
 	}
 	for _, l := range f.LastAccessed {
 		r.LastAccessed[l.Namespace] = l.Days
@@ -99,6 +101,7 @@ func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) error {
 	r := htmlreport.Row{
 		ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path,
 		PolicyID: e.PolicyID, Status: e.Status, Unused: len(f.Unused), Never: f.NeverAccessed,
+		Management: e.Management,
 	}
 	if e.Error != nil {
 		r.Error = strings.TrimSpace(e.Error.Code + ": " + e.Error.Message)

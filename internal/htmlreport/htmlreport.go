@@ -62,6 +62,9 @@ type Row struct {
 	Cells                                  string // one letter per column, see Cell
 	Days                                   []int  // days since last access of each accessed cell, in column order
 	Unused, Never                          int
+	// Management marks the organization's management account, which SCPs
+	// do not restrict: the page suggests no SCP for it and says why.
+	Management bool
 }
 
 // Report is everything the page shows.
@@ -74,6 +77,8 @@ type Report struct {
 	Services                      []Service
 	Rows                          []Row
 	Changes                       *reportdoc.Changes
+	// ManagementNote is the reason shown for the management account.
+	ManagementNote string
 	// SCP suggestions are built in the page, exactly as package
 	// scpsuggest builds them, from these.
 	NeverDeny        []string
@@ -90,6 +95,7 @@ type meta struct {
 	SCP        [3]any             `json:"p"`
 	UnusedDays int                `json:"u"`
 	Changes    *reportdoc.Changes `json:"c"`
+	Management string             `json:"m"`
 }
 
 //go:embed report.html.tmpl
@@ -127,7 +133,11 @@ func (p *Page) Add(row Row) error {
 	if days == nil {
 		days = []int{}
 	}
-	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never})
+	mgmt := 0
+	if row.Management {
+		mgmt = 1
+	}
+	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never, mgmt})
 	if err != nil {
 		return fmt.Errorf("htmlreport: encode row %s: %w", row.ID, err)
 	}
@@ -148,6 +158,7 @@ func (p *Page) Render() ([]byte, error) {
 		SCP:        [3]any{r.SCPHead, r.SCPTail, r.MaxPolicySize},
 		UnusedDays: r.UnusedDays,
 		Changes:    r.Changes,
+		Management: r.ManagementNote,
 	}
 	if m.NeverDeny == nil {
 		m.NeverDeny = []string{}

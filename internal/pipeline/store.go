@@ -468,7 +468,7 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 			return State{}, fmt.Errorf("finalize: %w", err)
 		}
 	}
-	in := findings.Input{Summary: summary, UnusedDays: m.Settings.UnusedDays, Entries: m.FindingsEntries(), Previous: prev}
+	in := findings.Input{Summary: summary, UnusedDays: m.Settings.UnusedDays, Entries: m.FindingsEntries(), Previous: prev, ManagementAccountID: m.ManagementAccountID}
 	res, err := findings.Finalize(in)
 	if errors.Is(err, findings.ErrStaleDigest) {
 		// A new service catalog was deployed mid-run (or since the
