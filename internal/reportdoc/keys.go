@@ -41,3 +41,7 @@ func ReportKey(runID, entityID, policyID string) string {
 func AccessPartKey(day time.Time, runID string, n int) string {
 	return fmt.Sprintf("access/dt=%s/run=%s/part-%05d.jsonl.gz", day.UTC().Format("2006-01-02"), runID, n)
 }
+
+// PoliciesKey is the key of a run's policies document: every SCP attached in
+// scope, its content and where it is attached (package policyset).
+func PoliciesKey(runID string) string { return RunDir(runID) + "policies.json" }
