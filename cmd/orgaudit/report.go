@@ -76,7 +76,8 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseArgs parses flags placed before or after the positional arguments,
-// and checks their number. It returns the exit code to stop with, or -1.
+// and checks their number (want < 0: any number). It returns the exit code
+// to stop with, or -1.
 func parseArgs(fs *flag.FlagSet, args []string, want int, stderr io.Writer) ([]string, int) {
 	var pos []string
 	for {
@@ -92,7 +93,7 @@ func parseArgs(fs *flag.FlagSet, args []string, want int, stderr io.Writer) ([]s
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != want {
+	if want >= 0 && len(pos) != want {
 		fmt.Fprintf(stderr, "%s: want %d argument(s), got %d (see --help)\n", fs.Name(), want, len(pos))
 		return nil, exitUsage
 	}
