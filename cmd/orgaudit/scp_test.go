@@ -23,11 +23,11 @@ func Example_scp() {
 	// Run 20261125T030000Z, report as of 2026-11-25T03:00:54Z
 	//
 	// 4 of 12 listed services not accessed for 90 days (2 never accessed):
-	//   NAMESPACE  SERVICE                             LAST ACCESS
-	//   dynamodb   Amazon DynamoDB                     never
-	//   glue       AWS Glue                            never
-	//   lambda     AWS Lambda                          91 days ago
-	//   rds        Amazon Relational Database Service  201 days ago
+	//   NAMESPACE  SERVICE          LAST ACCESS
+	//   dynamodb   Amazon DynamoDB  never
+	//   glue       AWS Glue         never
+	//   lambda     AWS Lambda       91 days ago
+	//   rds        Amazon RDS       201 days ago
 	//
 	// Suggested SCP: 1 document(s), each at most 5120 characters; attach all of them.
 	// --- policy 1 of 1 (150 characters) ---

@@ -1,18 +1,27 @@
-// Command gencatalog writes the simulator's service catalog from botocore's
-// service models and the list of IAM service prefixes. It is run by hand when
-// the catalog is refreshed; the result is committed as
+// Command gencatalog writes the simulator's service catalog from the list of
+// services IAM returned in an Organizations access report, the list of IAM
+// service prefixes and botocore's service models. It is run by hand when the
+// catalog is refreshed; the result is committed as
 // internal/catalog/services.json.
 //
 //	go run ./internal/catalog/gencatalog \
+//		-iam-services internal/catalog/iam-services.tsv \
+//		-iam-prefixes internal/catalog/iam-prefixes.txt \
 //		-data "$(python3 -c 'import botocore,os;print(os.path.dirname(botocore.__file__))')/data" \
-//		-iam-prefixes internal/catalog/iam-prefixes.txt > internal/catalog/services.json
+//		> internal/catalog/services.json
+//
+// IAM's own list (iam-services.tsv: namespace and name, tab-separated, as
+// GetOrganizationsAccessReport listed them for an OU under FullAWSAccess) is
+// the reference: every service on it is written under IAM's name. A prefix
+// of the IAM prefix list that IAM's list lacks is added under the name of its
+// botocore model, with a note on stderr, and left out when no model names it.
 //
 // Access reports and SCP actions name services by IAM service prefix. A
 // model's signingName is usually that prefix but not always (CloudWatch signs
 // as "monitoring", its actions are cloudwatch:*), so only namespaces on the
-// IAM prefix list are written: a signing name that is a prefix keeps the
-// model's full name, a known mismatch is mapped by the aliases table, and
-// any other signing name is left out with a note on stderr.
+// IAM prefix list are taken from botocore: a signing name that is a prefix
+// keeps the model's full name, a known mismatch is mapped by the aliases
+// table, and any other signing name is left out with a note on stderr.
 package main
 
 import (
@@ -78,19 +87,25 @@ type entry struct {
 }
 
 func main() {
-	data := flag.String("data", "", "botocore data directory (required)")
+	servicesFile := flag.String("iam-services", "", "services IAM lists in a full access report, namespace<TAB>name with a header line (required)")
 	prefixFile := flag.String("iam-prefixes", "", "IAM service prefixes, one a line, # for comments (required)")
+	data := flag.String("data", "", "botocore data directory (required)")
 	flag.Parse()
-	if *data == "" || *prefixFile == "" {
-		fmt.Fprintln(os.Stderr, "gencatalog: -data and -iam-prefixes are required")
+	if *servicesFile == "" || *data == "" || *prefixFile == "" {
+		fmt.Fprintln(os.Stderr, "gencatalog: -iam-services, -iam-prefixes and -data are required")
 		os.Exit(2)
+	}
+	iam, err := readServices(*servicesFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gencatalog:", err)
+		os.Exit(1)
 	}
 	prefixes, err := readPrefixes(*prefixFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gencatalog:", err)
 		os.Exit(1)
 	}
-	entries, left, err := collect(*data, prefixes)
+	models, left, err := collect(*data, prefixes)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gencatalog:", err)
 		os.Exit(1)
@@ -98,8 +113,84 @@ func main() {
 	for _, l := range left {
 		fmt.Fprintf(os.Stderr, "gencatalog: left out %s: signing name is not an IAM prefix and has no alias\n", l)
 	}
+	entries, notes := merge(iam, models, prefixes)
+	for _, n := range notes {
+		fmt.Fprintln(os.Stderr, "gencatalog:", n)
+	}
 	out, _ := json.MarshalIndent(entries, "", " ")
 	os.Stdout.Write(append(out, '\n'))
+}
+
+// readServices reads IAM's list: a header line, then namespace<TAB>name.
+func readServices(path string) ([]entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []entry
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		if line == 1 {
+			if sc.Text() != "namespace\tname" {
+				return nil, fmt.Errorf("%s:1: header %q: want \"namespace<TAB>name\"", path, sc.Text())
+			}
+			continue
+		}
+		if sc.Text() == "" {
+			continue
+		}
+		ns, name, ok := strings.Cut(sc.Text(), "\t")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "\t") {
+			return nil, fmt.Errorf("%s:%d: %q: want namespace<TAB>name", path, line, sc.Text())
+		}
+		if seen[ns] {
+			return nil, fmt.Errorf("%s:%d: namespace %s listed twice", path, line, ns)
+		}
+		seen[ns] = true
+		out = append(out, entry{Namespace: ns, Name: name})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("read %s: no services", path)
+	}
+	return out, nil
+}
+
+// merge returns IAM's list under IAM's names, plus every IAM prefix IAM's
+// list lacks that a botocore model names, sorted by namespace. notes say
+// what was added from botocore or left out.
+func merge(iam, models []entry, prefixes map[string]bool) ([]entry, []string) {
+	byNamespace := map[string]string{}
+	for _, e := range iam {
+		byNamespace[e.Namespace] = e.Name
+	}
+	modelName := map[string]string{}
+	for _, e := range models {
+		modelName[e.Namespace] = e.Name
+	}
+	var notes []string
+	for p := range prefixes {
+		if _, ok := byNamespace[p]; ok {
+			continue
+		}
+		if name, ok := modelName[p]; ok {
+			byNamespace[p] = name
+			notes = append(notes, fmt.Sprintf("added %s (%q from botocore): an IAM prefix IAM's list does not name", p, name))
+		} else {
+			notes = append(notes, fmt.Sprintf("left out %s: an IAM prefix neither IAM's list nor a botocore model names", p))
+		}
+	}
+	sort.Strings(notes)
+	entries := make([]entry, 0, len(byNamespace))
+	for ns, name := range byNamespace {
+		entries = append(entries, entry{Namespace: ns, Name: name})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Namespace < entries[j].Namespace })
+	return entries, notes
 }
 
 // readPrefixes reads one IAM prefix a line, skipping blank and # lines.

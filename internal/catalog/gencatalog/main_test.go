@@ -87,3 +87,39 @@ func TestAliasesAndDropsAreDisjoint(t *testing.T) {
 		}
 	}
 }
+
+func TestMerge(t *testing.T) {
+	iam := []entry{{"access-analyzer", "AWS IAM Access Analyzer"}, {"newer", "AWS Newer"}}
+	models := []entry{{"access-analyzer", "Access Analyzer"}, {"s3", "Amazon Simple Storage Service"}}
+	prefixes := map[string]bool{"access-analyzer": true, "s3": true, "ghost": true}
+	got, notes := merge(iam, models, prefixes)
+	want := []entry{{"access-analyzer", "AWS IAM Access Analyzer"}, {"newer", "AWS Newer"}, {"s3", "Amazon Simple Storage Service"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Got(merge) = %v; want %v", got, want)
+	}
+	if len(notes) != 2 {
+		t.Errorf("Got(notes) = %q; want one for s3 added and one for ghost left out", notes)
+	}
+}
+
+func TestReadServices(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		text string
+		ok   bool
+	}{
+		{"namespace\tname\ns3\tAmazon S3\n", true},
+		{"ns\tname\ns3\tAmazon S3\n", false},
+		{"namespace\tname\ns3\n", false},
+		{"namespace\tname\ns3\tAmazon S3\ns3\tAgain\n", false},
+		{"namespace\tname\n", false},
+	} {
+		p := filepath.Join(dir, "s.tsv")
+		if err := os.WriteFile(p, []byte(c.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readServices(p); (err == nil) != c.ok {
+			t.Errorf("Got(readServices(%q)) err = %v; want ok=%v", c.text, err, c.ok)
+		}
+	}
+}
