@@ -15,7 +15,10 @@ type Report struct {
 	Entity Node
 	// Services are the services the report lists, sorted by namespace.
 	Services []ServiceAccess
-	// Accessible counts the services with data, NotAccessed the rest.
+	// Accessible counts the services the applicable SCPs allow, which are
+	// the services listed; NotAccessed counts those of them with no
+	// recorded access. IAM's names for them are NumberOfServicesAccessible
+	// and NumberOfServicesNotAccessed.
 	Accessible, NotAccessed int
 }
 
@@ -26,7 +29,8 @@ type ServiceAccess struct {
 	// accounts; zero when none of them accessed the service.
 	LastAuthenticated time.Time
 	// Region and EntityPath belong to that latest access (EntityPath is
-	// the accessing account's path); empty when there is none.
+	// the accessing account's path); empty when there is none, except that
+	// IAM gives an unused iam row the Region us-east-1 (UnusedIAMRegion).
 	Region, EntityPath string
 	// TotalAuthenticatedEntities is how many data accounts accessed the
 	// service.
@@ -226,16 +230,23 @@ func (o *Org) buildReport(n Node, allowed svcSet, data []string) *Report {
 			}
 		}
 	}
-	r := &Report{Entity: n, Services: out}
-	for _, s := range out {
-		if s.TotalAuthenticatedEntities > 0 {
-			r.Accessible++
-		} else {
+	r := &Report{Entity: n, Services: out, Accessible: len(out)}
+	for i := range out {
+		if out[i].TotalAuthenticatedEntities == 0 {
 			r.NotAccessed++
+			if out[i].Namespace == "iam" {
+				out[i].Region = UnusedIAMRegion
+			}
 		}
 	}
 	return r
 }
+
+// UnusedIAMRegion is the Region IAM reports on the iam row of an access
+// report when no account in scope used IAM: IAM is a global service
+// homed in us-east-1, and the row carries that region with no date, path
+// or count. Every other never-accessed row has no Region.
+const UnusedIAMRegion = "us-east-1"
 
 // catalogIndex maps a namespace to its index in catalog.All().
 var catalogIndex = func() map[string]int {

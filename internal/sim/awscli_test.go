@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
 	"github.com/orgaudit/orgaudit/internal/sim"
 	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
 )
@@ -282,4 +283,133 @@ func TestAWSCLIIAMAccessReport(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "NoSuchEntity") {
 		t.Errorf("Got(report of an unknown job) = %v %q; want NoSuchEntity", err, errOut)
 	}
+}
+
+// countsOrg has a quiet OU with no activity under FullAWSAccess, a busy OU
+// whose account used two services, and a 3-service SCP attached nowhere.
+const countsOrg = `{
+  "id": "o-countsorg1", "managementAccountId": "111111111111", "asOf": "2026-11-01T00:00:00Z",
+  "root": {"id": "r-cnt1", "name": "Root"},
+  "ous": [{"id": "ou-cnt1-quiet000", "name": "Quiet", "parentId": "r-cnt1"},
+          {"id": "ou-cnt1-busy0000", "name": "Busy", "parentId": "r-cnt1"}],
+  "accounts": [
+    {"id": "111111111111", "name": "management", "email": "m@example.com", "parentId": "r-cnt1", "joined": "2020-01-01T00:00:00Z"},
+    {"id": "222222222222", "name": "quiet", "email": "q@example.com", "parentId": "ou-cnt1-quiet000", "joined": "2020-01-01T00:00:00Z"},
+    {"id": "333333333333", "name": "busy", "email": "b@example.com", "parentId": "ou-cnt1-busy0000", "joined": "2020-01-01T00:00:00Z"}],
+  "policies": [
+    {"id": "p-FullAWSAccess", "name": "FullAWSAccess", "awsManaged": true, "allow": ["*"]},
+    {"id": "p-threesvc1", "name": "Three", "allow": ["ec2", "s3", "sts"]}],
+  "attachments": {"r-cnt1": ["p-FullAWSAccess"], "ou-cnt1-quiet000": ["p-FullAWSAccess"], "ou-cnt1-busy0000": ["p-FullAWSAccess"],
+    "111111111111": ["p-FullAWSAccess"], "222222222222": ["p-FullAWSAccess"], "333333333333": ["p-FullAWSAccess"]},
+  "activity": {"333333333333": {"s3": {"time": "2026-10-01T00:00:00Z", "region": "eu-west-1"},
+                                "ec2": {"time": "2026-10-02T00:00:00Z", "region": "eu-west-1"}}}
+}`
+
+// TestAWSCLIReportCounts checks, through the AWS CLI, what a full report
+// lists and how it counts: NumberOfServicesAccessible is the number of
+// services the SCPs allow (every row listed), NumberOfServicesNotAccessed
+// those rows with no access; a full report lists the 455 services of IAM's
+// own list under IAM's names (read here from the list itself).
+func TestAWSCLIReportCounts(t *testing.T) {
+	org, err := orgmodel.Load(strings.NewReader(countsOrg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sim.Options{Org: org, IAM: iamreports.Options{TimeScale: 0.001, MaxJobs: 10}})
+	if err != nil {
+		t.Fatalf("sim.New() = %v", err)
+	}
+	cli := newAWSCLI(t, s)
+	iamList := readIAMList(t)
+	type detail struct {
+		ServiceName, ServiceNamespace, Region, EntityPath, LastAuthenticatedTime string
+		TotalAuthenticatedEntities                                               *int
+	}
+	type report struct {
+		JobStatus                   string
+		NumberOfServicesAccessible  int
+		NumberOfServicesNotAccessed int
+		AccessDetails               []detail
+	}
+	fetch := func(args ...string) report {
+		t.Helper()
+		var gen struct{ JobID string }
+		decodeJSON(t, cli.run(nil, append([]string{"iam", "generate-organizations-access-report"}, args...)...), &gen)
+		var r report
+		for i := 0; i < 50; i++ {
+			r = report{}
+			decodeJSON(t, cli.run(nil, "iam", "get-organizations-access-report", "--job-id", gen.JobID, "--max-items", "1000"), &r)
+			if r.JobStatus != "IN_PROGRESS" {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r.JobStatus != "COMPLETED" {
+			t.Fatalf("Got(status of %q) = %s; want COMPLETED", args, r.JobStatus)
+		}
+		return r
+	}
+	base := "o-countsorg1/r-cnt1"
+	tests := []struct {
+		name                string
+		args                []string
+		listed, notAccessed int
+		wantFullListOfNames bool
+	}{
+		{"OU with no activity", []string{"--entity-path", base + "/ou-cnt1-quiet000"}, 455, 455, true},
+		{"OU whose account used two services", []string{"--entity-path", base + "/ou-cnt1-busy0000"}, 455, 453, true},
+		{"management account", []string{"--entity-path", base + "/111111111111"}, 455, 455, true},
+		{"3-service SCP attached nowhere", []string{"--entity-path", base + "/ou-cnt1-quiet000", "--organizations-policy-id", "p-threesvc1"}, 3, 3, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fetch(tc.args...)
+			if len(r.AccessDetails) != tc.listed || r.NumberOfServicesAccessible != tc.listed || r.NumberOfServicesNotAccessed != tc.notAccessed {
+				t.Errorf("Got(listed, Accessible, NotAccessed) = %d, %d, %d; want %d, %d, %d",
+					len(r.AccessDetails), r.NumberOfServicesAccessible, r.NumberOfServicesNotAccessed, tc.listed, tc.listed, tc.notAccessed)
+			}
+			unused := 0
+			for _, d := range r.AccessDetails {
+				if d.LastAuthenticatedTime == "" {
+					unused++
+					// A never-accessed row: name, namespace, a zero count, and
+					// only on iam the Region us-east-1.
+					wantRegion := ""
+					if d.ServiceNamespace == "iam" {
+						wantRegion = "us-east-1"
+					}
+					if d.TotalAuthenticatedEntities == nil || *d.TotalAuthenticatedEntities != 0 || d.EntityPath != "" || d.Region != wantRegion {
+						t.Errorf("Got(never-accessed row %s) = %+v; want a zero count, no path, region %q", d.ServiceNamespace, d, wantRegion)
+					}
+				}
+				if tc.wantFullListOfNames && iamList[d.ServiceNamespace] != d.ServiceName {
+					t.Errorf("Got(name of %s) = %q; want IAM's %q", d.ServiceNamespace, d.ServiceName, iamList[d.ServiceNamespace])
+				}
+			}
+			if unused != r.NumberOfServicesNotAccessed {
+				t.Errorf("Got(rows without access) = %d; want NumberOfServicesNotAccessed %d", unused, r.NumberOfServicesNotAccessed)
+			}
+			if tc.wantFullListOfNames && len(r.AccessDetails) != len(iamList) {
+				t.Errorf("Got(%d rows); want IAM's %d", len(r.AccessDetails), len(iamList))
+			}
+		})
+	}
+}
+
+// readIAMList reads the list of services IAM returned for a full report.
+func readIAMList(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("../catalog/iam-services.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+		ns, name, _ := strings.Cut(l, "\t")
+		out[ns] = name
+	}
+	if len(out) != 455 {
+		t.Fatalf("Got(services in IAM's list) = %d; want 455", len(out))
+	}
+	return out
 }
