@@ -132,8 +132,8 @@ func TestFirstUseOverSNS(t *testing.T) {
 		Services: []Service{{"lambda", "AWS Lambda", at(nowAsOf.Add(-3 * time.Hour))}}}
 	wantSales := Message{RunID: "run-2", PreviousRunID: "run-1", OrganizationID: orgID, UnusedDays: days, Entity: sales,
 		Services: []Service{
-			{"ec2", "Amazon Elastic Compute Cloud", at(nowAsOf.Add(-5 * day))},
-			{"sqs", "Amazon Simple Queue Service", at(nowAsOf.Add(-2 * time.Hour))},
+			{"ec2", "Amazon EC2", at(nowAsOf.Add(-5 * day))},
+			{"sqs", "Amazon SQS", at(nowAsOf.Add(-2 * time.Hour))},
 		}}
 	tests := []struct {
 		name      string
@@ -161,7 +161,7 @@ func TestFirstUseOverSNS(t *testing.T) {
 			wantCalls: []string{"Publish"},
 			want: []Message{{RunID: "run-2", PreviousRunID: "run-1", OrganizationID: orgID, UnusedDays: days,
 				Entity:   reportdoc.Entity{ID: salesID, Type: reportdoc.TypeOU, Path: sales.Path},
-				Services: []Service{{"ec2", "Amazon Elastic Compute Cloud", nil}, {"sqs", "Amazon Simple Queue Service", nil}}}},
+				Services: []Service{{"ec2", "Amazon EC2", nil}, {"sqs", "Amazon SQS", nil}}}},
 			subjects: []string{"orgaudit: 2 services newly used in " + salesID},
 		},
 		{name: "thirteen OUs", changes: many, wantCalls: []string{"PublishBatch:10", "PublishBatch:3"}},
@@ -289,9 +289,9 @@ func TestMessagesOrder(t *testing.T) {
 		got = append(got, m.Entity.ID+":"+m.Entity.Type+":"+strings.Join(ns, ","))
 	}
 	want := []string{
-		rootID + ":ROOT:ec2=Amazon Elastic Compute Cloud,not-in-catalog=not-in-catalog,sqs=Amazon Simple Queue Service",
+		rootID + ":ROOT:ec2=Amazon EC2,not-in-catalog=not-in-catalog,sqs=Amazon SQS",
 		salesID + ":ORGANIZATIONAL_UNIT:lambda=AWS Lambda",
-		engID + ":ORGANIZATIONAL_UNIT:s3=Amazon Simple Storage Service",
+		engID + ":ORGANIZATIONAL_UNIT:s3=Amazon S3",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Got(messages) = %q; want %q", got, want)
