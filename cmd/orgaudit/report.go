@@ -115,6 +115,46 @@ type storedRun struct {
 // per-entity reports), not on the pipeline's manifest. days 0 takes the
 // threshold the run was finalized with (findings.json), else def.
 func loadRun(ctx context.Context, store objstore.Store, runID string, days, def int) (*storedRun, error) {
+	run, err := loadRunHead(ctx, store, runID, days, def)
+	if err != nil {
+		return nil, err
+	}
+	sum, mgmt := run.summary, run.managementAccountID
+	days = run.unusedDays
+	errs := map[string]*reportdoc.Error{}
+	for _, e := range sum.Errors {
+		errs[e.EntityID+"\x00"+deref(e.PolicyID)] = &reportdoc.Error{Code: e.Code, Message: e.Message}
+	}
+	for _, line := range sum.Reports {
+		e := findings.Entry{
+			Entity:     reportdoc.Entity{ID: line.EntityID, Type: reportdoc.EntityTypeOf(line.EntityID), Path: line.Path},
+			PolicyID:   deref(line.PolicyID),
+			Status:     line.Status,
+			Management: mgmt != "" && line.EntityID == mgmt,
+		}
+		if line.Status != reportdoc.StatusCompleted {
+			e.Error = errs[line.EntityID+"\x00"+e.PolicyID]
+			run.entries = append(run.entries, e)
+			continue
+		}
+		key := line.Key
+		if key == "" {
+			key = reportdoc.ReportKey(runID, line.EntityID, e.PolicyID)
+		}
+		var r reportdoc.EntityReport
+		if err := getJSON(ctx, store, key, &r); err != nil {
+			return nil, fmt.Errorf("run %s: report of %s: %w", runID, line.Path, err)
+		}
+		d := findings.DigestOf(&r, days)
+		e.Entity, e.Digest = r.Entity, &d
+		run.entries = append(run.entries, e)
+	}
+	return run, nil
+}
+
+// loadRunHead reads a run's summary, its threshold and its management
+// account, without the entity reports (see loadRun).
+func loadRunHead(ctx context.Context, store objstore.Store, runID string, days, def int) (*storedRun, error) {
 	if runID == "" || strings.ContainsAny(runID, "/\\") || runID == "." || runID == ".." {
 		return nil, fmt.Errorf("invalid run id %q", runID)
 	}
@@ -149,36 +189,7 @@ func loadRun(ctx context.Context, store objstore.Store, runID string, days, def 
 			mgmt = m.ManagementAccountID
 		}
 	}
-	errs := map[string]*reportdoc.Error{}
-	for _, e := range sum.Errors {
-		errs[e.EntityID+"\x00"+deref(e.PolicyID)] = &reportdoc.Error{Code: e.Code, Message: e.Message}
-	}
-	run := &storedRun{summary: &sum, unusedDays: days, managementAccountID: mgmt}
-	for _, line := range sum.Reports {
-		e := findings.Entry{
-			Entity:     reportdoc.Entity{ID: line.EntityID, Type: reportdoc.EntityTypeOf(line.EntityID), Path: line.Path},
-			PolicyID:   deref(line.PolicyID),
-			Status:     line.Status,
-			Management: mgmt != "" && line.EntityID == mgmt,
-		}
-		if line.Status != reportdoc.StatusCompleted {
-			e.Error = errs[line.EntityID+"\x00"+e.PolicyID]
-			run.entries = append(run.entries, e)
-			continue
-		}
-		key := line.Key
-		if key == "" {
-			key = reportdoc.ReportKey(runID, line.EntityID, e.PolicyID)
-		}
-		var r reportdoc.EntityReport
-		if err := getJSON(ctx, store, key, &r); err != nil {
-			return nil, fmt.Errorf("run %s: report of %s: %w", runID, line.Path, err)
-		}
-		d := findings.DigestOf(&r, days)
-		e.Entity, e.Digest = r.Entity, &d
-		run.entries = append(run.entries, e)
-	}
-	return run, nil
+	return &storedRun{summary: &sum, unusedDays: days, managementAccountID: mgmt}, nil
 }
 
 func getJSON(ctx context.Context, store objstore.Store, key string, v any) error {

@@ -414,6 +414,22 @@ type Path struct {
 	// allowPotential and allowFull are intersections over the levels,
 	// denyWhole and denySome unions.
 	allowPotential, allowFull, denyWhole, denySome bitset
+
+	// avail and free are the available and unrestricted actions, made on
+	// first use.
+	once        sync.Once
+	avail, free bitset
+}
+
+func (p *Path) sets() (avail, free bitset) {
+	p.once.Do(func() {
+		p.avail, p.free = p.e.newBits(), p.e.newBits()
+		for i := range p.avail {
+			p.avail[i] = p.allowPotential[i] &^ p.denyWhole[i]
+			p.free[i] = p.allowFull[i] &^ p.denySome[i]
+		}
+	})
+	return p.avail, p.free
 }
 
 // NewPath returns the path of no levels.
@@ -460,12 +476,10 @@ func (e *Evaluator) level(policies []*Policy) *compiled {
 	return l
 }
 
-// available: some action remains potentially allowed — allowed at every
-// level, and not wholly denied at any.
-func (p *Path) available(i int) bool { return p.allowPotential.has(i) && !p.denyWhole.has(i) }
-
-// unrestricted: allowed fully at every level and matched by no Deny.
-func (p *Path) unrestricted(i int) bool { return p.allowFull.has(i) && !p.denySome.has(i) }
+// An action is available on a path when it remains potentially allowed:
+// allowed at every level, and not wholly denied at any. It is unrestricted
+// when allowed fully at every level and matched by no Deny. Path.sets
+// makes both sets.
 
 // span returns the action indexes of ns, or ok false when ns is outside
 // the universe.
@@ -508,15 +522,11 @@ func (p *Path) Denial(ns string) Denial {
 	if !ok {
 		return p.replay(p.e.extend(ns)).Denial(ns)
 	}
-	avail, free := false, true
-	for i := lo; i < hi; i++ {
-		avail = avail || p.available(i)
-		free = free && p.unrestricted(i)
-	}
+	avail, free := p.sets()
 	switch {
-	case !avail:
+	case !avail.anyIn(lo, hi):
 		return Whole
-	case free:
+	case free.allIn(lo, hi):
 		return NotDenied
 	}
 	return Partial
@@ -534,6 +544,26 @@ type Change struct {
 	// new Deny matches them, or a level no longer allows them fully or at
 	// all.
 	restricted bitset
+
+	// was, still and hit are made on first use: the actions available
+	// before, those of them still available after, and those of them the
+	// change restricted or made unavailable.
+	once            sync.Once
+	was, still, hit bitset
+}
+
+func (c *Change) sets() (was, still, hit bitset) {
+	c.once.Do(func() {
+		before, _ := c.Before.sets()
+		after, _ := c.After.sets()
+		e := c.Before.e
+		c.was, c.still, c.hit = before, e.newBits(), e.newBits()
+		for i := range before {
+			c.still[i] = before[i] & after[i]
+			c.hit[i] = before[i] & (c.restricted[i] | ^after[i])
+		}
+	})
+	return c.was, c.still, c.hit
 }
 
 // NewChange returns the change of a path of no levels.
@@ -583,25 +613,13 @@ func (c *Change) Denial(ns string) Denial {
 		x := e.extend(ns)
 		return x.replayChange(c).Denial(ns)
 	}
-	before, after, hit := false, false, false
-	for i := lo; i < hi; i++ {
-		if !c.Before.available(i) {
-			continue
-		}
-		before = true
-		if c.After.available(i) {
-			after = true
-			hit = hit || c.restricted.has(i)
-		} else {
-			hit = true
-		}
-	}
+	was, still, hit := c.sets()
 	switch {
-	case !before:
+	case !was.anyIn(lo, hi):
 		return NotDenied
-	case !after:
+	case !still.anyIn(lo, hi):
 		return Whole
-	case hit:
+	case hit.anyIn(lo, hi):
 		return Partial
 	}
 	return NotDenied
