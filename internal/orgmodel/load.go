@@ -25,15 +25,18 @@ import (
 //	  "accounts": [{"id": "111111111111", "name": "management", "email": "…",
 //	                "parentId": "r-ab12", "joined": "2020-01-01T00:00:00Z"}],
 //	  "policies": [{"id": "p-FullAWSAccess", "name": "FullAWSAccess", "awsManaged": true, "allow": ["*"]},
-//	               {"id": "p-abcd1234", "name": "AllowCore", "allow": ["s3", "sts"]}],
+//	               {"id": "p-abcd1234", "name": "AllowCore", "allow": ["s3", "sts"]},
+//	               {"id": "p-denygame", "name": "DenyGames", "content": {"Version": "2012-10-17",
+//	                 "Statement": [{"Effect": "Deny", "Action": "gamelift:*", "Resource": "*"}]}}],
 //	  "attachments": {"r-ab12": ["p-FullAWSAccess"], "ou-ab12-abcdefgh": ["p-abcd1234"]},
 //	  "activity": {"111111111111": {"s3": {"time": "2026-10-30T08:00:00Z", "region": "eu-west-1"}}}
 //	}
 //
 // Unknown fields are an error, as are ids of the wrong form, a parent that
 // is not the root or an OU, OUs deeper than five levels, more than five SCPs
-// on a target, and namespaces that are not in the service catalog. Every
-// error names what is wrong.
+// on a target, namespaces that are not in the service catalog, and SCP
+// documents Organizations would refuse (see Document and docs/org-file.md).
+// Every error names what is wrong.
 func Load(r io.Reader) (*Org, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -109,8 +112,13 @@ func (o *Org) validateFile() error {
 		if !ValidPolicyID(p.ID) {
 			return fmt.Errorf("policies[%d].id %q: want p- and 8 to 128 letters, digits or underscores", i, p.ID)
 		}
-		if len(p.Allow) == 0 {
+		switch {
+		case p.Content != "" && len(p.Allow) > 0:
+			return fmt.Errorf("policies[%d] (%s): give content or allow, not both", i, p.ID)
+		case p.Content == "" && p.Allow != nil && len(p.Allow) == 0:
 			return fmt.Errorf("policies[%d] (%s): allow is empty", i, p.ID)
+		case p.Content == "" && len(p.Allow) == 0:
+			return fmt.Errorf("policies[%d] (%s): content (the SCP document) or allow (a list of namespaces) is required", i, p.ID)
 		}
 		for _, ns := range p.Allow {
 			if _, ok := catalog.Lookup(ns); !ok && ns != AllServices {

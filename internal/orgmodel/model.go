@@ -13,8 +13,10 @@ package orgmodel
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -50,7 +52,11 @@ type Org struct {
 	// lie in the ~400 days before it.
 	AsOf time.Time `json:"asOf"`
 
-	nodes    map[string]*node
+	nodes map[string]*node
+
+	// mu guards Policies, Attachments and their indexes, which AddPolicy,
+	// AttachPolicy and DetachPolicy replace (never change in place).
+	mu       sync.RWMutex
 	policies map[string]*Policy
 	targets  map[string][]string // policy id -> target ids
 }
@@ -78,13 +84,59 @@ type Account struct {
 	Joined   time.Time `json:"joined"`
 }
 
-// Policy is a service control policy, modelled by the services it allows.
+// Policy is a service control policy. Its document is Content, or, in
+// the shorthand Allow, a list of namespaces the policy allows whole (["*"]
+// for every service): exactly one of the two is given.
 type Policy struct {
-	ID          string   `json:"id"` // p-…
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	AWSManaged  bool     `json:"awsManaged,omitempty"`
-	Allow       []string `json:"allow"` // namespaces, or ["*"]
+	ID          string `json:"id"` // p-…
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	AWSManaged  bool   `json:"awsManaged,omitempty"`
+	// Content is the SCP document, served byte for byte by DescribePolicy.
+	Content Document `json:"content,omitempty"`
+	// Allow stands for one Allow statement of "<namespace>:*" actions on
+	// every resource (FullAWSAccess's document for ["*"]).
+	Allow []string `json:"allow,omitempty"`
+
+	text   string        // Content, or the document Allow stands for
+	doc    *scpDoc       // text parsed
+	effect *policyEffect // doc summarised per service
+}
+
+// Text returns the policy's document as Organizations stores and returns
+// it: Content, or the document Allow stands for.
+func (p *Policy) Text() string {
+	if p.text == "" {
+		return policyText(p)
+	}
+	return p.text
+}
+
+func policyText(p *Policy) string {
+	if p.Content != "" {
+		return string(p.Content)
+	}
+	return allowListDocument(p.Allow)
+}
+
+// prepare checks the policy's document and parses it.
+func (p *Policy) prepare() error {
+	if !ValidPolicyID(p.ID) {
+		return fmt.Errorf("policy id %q: want p- and 8 to 128 letters, digits or underscores", p.ID)
+	}
+	switch {
+	case p.Content != "" && len(p.Allow) > 0:
+		return fmt.Errorf("policy %s (%s): give content or allow, not both", p.ID, p.Name)
+	case p.Content == "" && len(p.Allow) == 0:
+		return fmt.Errorf("policy %s (%s): content (or allow) is required", p.ID, p.Name)
+	}
+	text := policyText(p)
+	doc, err := parseDocument(text)
+	if err != nil {
+		return fmt.Errorf("policy %s (%s): content: %w", p.ID, p.Name, err)
+	}
+	p.text, p.doc, p.effect = text, doc, newPolicyEffect(doc)
+	return nil
 }
 
 // Access is the last access of one service by one account.
@@ -196,15 +248,25 @@ func (o *Org) CountAccountsUnder(id string) int {
 
 // Policy returns the SCP with the given id.
 func (o *Org) Policy(id string) (*Policy, bool) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
 	p, ok := o.policies[id]
 	return p, ok
 }
 
 // PoliciesFor returns the ids of the SCPs attached directly to targetID.
-func (o *Org) PoliciesFor(targetID string) []string { return o.Attachments[targetID] }
+func (o *Org) PoliciesFor(targetID string) []string {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.Attachments[targetID]
+}
 
 // TargetsFor returns the ids of the targets policyID is attached to, sorted.
-func (o *Org) TargetsFor(policyID string) []string { return o.targets[policyID] }
+func (o *Org) TargetsFor(policyID string) []string {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.targets[policyID]
+}
 
 // Index validates o and builds its indexes. Generate and Load call it; call
 // it again after changing the exported fields.
@@ -274,10 +336,25 @@ func (o *Org) Index() error {
 	if reached != len(o.nodes) {
 		return fmt.Errorf("%d entities are not reachable from the root (a parent cycle)", len(o.nodes)-reached)
 	}
+	for acct := range o.Activity {
+		if n, ok := o.nodes[acct]; !ok || n.Type != TypeAccount {
+			return fmt.Errorf("activity for %q, which is not an account of the organization", acct)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.indexPolicies()
+}
+
+// indexPolicies checks and parses the policies and indexes them and their
+// attachments.
+func (o *Org) indexPolicies() error {
+	o.policies = map[string]*Policy{}
+	o.targets = map[string][]string{}
 	for i := range o.Policies {
 		p := &o.Policies[i]
-		if !strings.HasPrefix(p.ID, "p-") {
-			return fmt.Errorf("policy id %q: want p-…", p.ID)
+		if err := p.prepare(); err != nil {
+			return err
 		}
 		if _, dup := o.policies[p.ID]; dup {
 			return fmt.Errorf("duplicate policy id %s", p.ID)
@@ -291,20 +368,18 @@ func (o *Org) Index() error {
 		if len(ids) > 5 {
 			return fmt.Errorf("%s: at most 5 SCPs may be attached to one target, got %d", target, len(ids))
 		}
-		for _, id := range ids {
+		for i, id := range ids {
 			if _, ok := o.policies[id]; !ok {
 				return fmt.Errorf("%s: attached policy %q is not defined", target, id)
+			}
+			if slices.Contains(ids[:i], id) {
+				return fmt.Errorf("%s: policy %s is attached twice", target, id)
 			}
 			o.targets[id] = append(o.targets[id], target)
 		}
 	}
 	for _, ts := range o.targets {
 		sort.Strings(ts)
-	}
-	for acct := range o.Activity {
-		if n, ok := o.nodes[acct]; !ok || n.Type != TypeAccount {
-			return fmt.Errorf("activity for %q, which is not an account of the organization", acct)
-		}
 	}
 	return nil
 }

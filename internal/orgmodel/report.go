@@ -3,6 +3,7 @@ package orgmodel
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,16 +81,20 @@ func (o *Org) ResolvePath(path string) (Node, error) {
 // GenerateOrganizationsAccessReport:
 //
 //   - Without a policy id, the services are those the SCPs let through to
-//     the entity: at every level from the root down to the entity itself
-//     (the root, each OU, the account) the union of the SCPs attached at
-//     that level, intersected over the levels (FullAWSAccess allows every
-//     catalog service; a level with nothing attached allows nothing).
-//   - With a policy id, the services are those that SCP allows on its own.
-//     The data then come only from the accounts in scope to which the SCP
-//     applies, that is accounts it is attached to directly or through an
-//     ancestor (inherited), because those are the accounts it limits. An
-//     SCP that applies to no account in scope gives its services with no
-//     data.
+//     the entity: a service is listed when some action of it is still
+//     potentially allowed at every level from the root down to the entity
+//     itself (the root, each OU, the account), that is allowed by some SCP
+//     attached at that level and denied by no unconditional Deny on every
+//     resource at any of the levels (see allowedBy in scp.go;
+//     FullAWSAccess allows every catalog service; a level with nothing
+//     attached allows nothing).
+//   - With a policy id, the services are those that SCP allows on its own
+//     (its Allow statements less its unconditional whole-service Denies;
+//     a deny-only SCP lists nothing). The data then come only from the
+//     accounts in scope the SCP is attached to within the entity's
+//     subtree: attached to the entity itself, to an OU between it and the
+//     account, or to the account. An SCP attached only above the entity
+//     (or nowhere) gives its services with no data.
 //   - A root or OU report takes data from every account of the subtree
 //     except the management account; an account report from that account.
 //   - A management-account report lists every catalog service with data
@@ -104,7 +109,9 @@ func (o *Org) ResolvePath(path string) (Node, error) {
 // ErrNoSuchEntity. An organization with SCPs disabled is ErrInvalidInput,
 // as IAM requires SCPs enabled at the root.
 func (o *Org) AccessReport(entityPath, policyID string) (*Report, error) {
-	n, err := o.CheckReportInput(entityPath, policyID)
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	n, err := o.checkReportInput(entityPath, policyID)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +121,9 @@ func (o *Org) AccessReport(entityPath, policyID string) (*Report, error) {
 	case n.Type == TypeAccount && n.ID == o.ManagementAccountID:
 		allowed, data = fullSet(), []string{n.ID}
 	case policyID != "":
-		allowed = setOf(o.policies[policyID].Allow)
+		allowed = allowedBy([][]*Policy{{o.policies[policyID]}})
 		for _, a := range o.AccountsUnder(n.ID) {
-			if a != o.ManagementAccountID && o.policyApplies(policyID, a) {
+			if a != o.ManagementAccountID && o.attachedWithin(policyID, n.ID, a) {
 				data = append(data, a)
 			}
 		}
@@ -134,6 +141,12 @@ func (o *Org) AccessReport(entityPath, policyID string) (*Report, error) {
 // CheckReportInput validates the input of AccessReport without computing
 // the report, with the same errors, and returns the entity.
 func (o *Org) CheckReportInput(entityPath, policyID string) (Node, error) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.checkReportInput(entityPath, policyID)
+}
+
+func (o *Org) checkReportInput(entityPath, policyID string) (Node, error) {
 	if policyID != "" && !ValidPolicyID(policyID) {
 		return Node{}, invalidInput(fmt.Sprintf("Invalid policy id %q: it must match %s.", policyID, policyIDRE))
 	}
@@ -159,7 +172,22 @@ func (o *Org) AllowedServices(id string) []string {
 	if _, ok := o.nodes[id]; !ok {
 		return nil
 	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
 	return o.allowedAt(id).namespaces()
+}
+
+// PolicyServices returns the namespaces the SCP policyID makes potentially
+// accessible on its own (what a report for that policy lists), sorted;
+// nil for an unknown policy.
+func (o *Org) PolicyServices(policyID string) []string {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	p, ok := o.policies[policyID]
+	if !ok {
+		return nil
+	}
+	return allowedBy([][]*Policy{{p}}).namespaces()
 }
 
 // PolicyApplies reports whether the SCP is attached to the target or to any
@@ -168,7 +196,24 @@ func (o *Org) PolicyApplies(policyID, targetID string) bool {
 	if _, ok := o.nodes[targetID]; !ok {
 		return false
 	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
 	return o.policyApplies(policyID, targetID)
+}
+
+// attachedWithin reports whether the SCP is attached to acct or to an
+// entity between it and the entity id (id included): the accounts a
+// report for id and the policy takes data from.
+func (o *Org) attachedWithin(policyID, id, acct string) bool {
+	for n := o.nodes[acct]; n != nil; n = o.nodes[n.ParentID] {
+		if slices.Contains(o.Attachments[n.ID], policyID) {
+			return true
+		}
+		if n.ID == id || n.ParentID == "" {
+			break
+		}
+	}
+	return false
 }
 
 func (o *Org) policyApplies(policyID, id string) bool {
@@ -185,21 +230,24 @@ func (o *Org) policyApplies(policyID, id string) bool {
 	return false
 }
 
+// allowedAt returns the services the SCPs from the root down to id let
+// through; o.mu is held.
 func (o *Org) allowedAt(id string) svcSet {
-	allowed := fullSet()
+	var levels [][]*Policy
 	for n := o.nodes[id]; n != nil; n = o.nodes[n.ParentID] {
-		level := svcSet{}
+		var level []*Policy
 		for _, pid := range o.Attachments[n.ID] {
 			if p, ok := o.policies[pid]; ok {
-				level.or(setOf(p.Allow))
+				level = append(level, p)
 			}
 		}
-		allowed.and(level)
+		levels = append(levels, level)
 		if n.ParentID == "" {
 			break
 		}
 	}
-	return allowed
+	slices.Reverse(levels)
+	return allowedBy(levels)
 }
 
 func (o *Org) buildReport(n Node, allowed svcSet, data []string) *Report {

@@ -372,8 +372,8 @@ func (s *Simulator) listPolicies(in orgInput, op string) (any, *orgError) {
 	}
 	out := []policySummaryJSON{}
 	if scp {
-		for i := range s.org.Policies {
-			out = append(out, s.policySummary(&s.org.Policies[i]))
+		for _, p := range s.org.ListPolicies() {
+			out = append(out, s.policySummary(p))
 		}
 	}
 	return s.page(in, op, in.Filter, out, "Policies")
@@ -439,28 +439,8 @@ func (s *Simulator) describePolicy(in orgInput, _ string) (any, *orgError) {
 	}
 	return map[string]any{"Policy": map[string]any{
 		"PolicySummary": s.policySummary(p),
-		"Content":       PolicyContent(p),
+		"Content":       p.Text(),
 	}}, nil
-}
-
-// PolicyContent renders p's Allow list as the SCP document AWS stores.
-func PolicyContent(p *orgmodel.Policy) string {
-	type statement struct {
-		Sid      string `json:"Sid,omitempty"`
-		Effect   string `json:"Effect"`
-		Action   any    `json:"Action"`
-		Resource string `json:"Resource"`
-	}
-	st := statement{Effect: "Allow", Action: "*", Resource: "*"}
-	if !(len(p.Allow) == 1 && p.Allow[0] == orgmodel.AllServices) {
-		actions := make([]string, len(p.Allow))
-		for i, ns := range p.Allow {
-			actions[i] = ns + ":*"
-		}
-		st = statement{Sid: "AllowListedServices", Effect: "Allow", Action: actions, Resource: "*"}
-	}
-	b, _ := json.MarshalIndent(map[string]any{"Version": "2012-10-17", "Statement": []statement{st}}, "", "  ")
-	return string(b)
 }
 
 // paginate cuts items to the page in.NextToken and in.MaxResults select and
