@@ -1,6 +1,7 @@
 package orgmodel
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,7 +19,8 @@ type GenerateOptions struct {
 	Depth    int   // deepest OU level under the root, 1..5
 	Seed     int64 // same options, same organization
 	// Policies is the number of allow-list SCPs besides FullAWSAccess:
-	// 0 means DefaultPolicies, a negative number none.
+	// 0 means DefaultPolicies, a negative number none (and then no deny
+	// SCPs either: FullAWSAccess alone).
 	Policies int
 	// AsOf is the instant the activity describes; zero means
 	// DefaultAsOf, never the wall clock, so output is deterministic.
@@ -44,7 +46,10 @@ var DefaultAsOf = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 // first is the management account, under the root), FullAWSAccess attached
 // everywhere as AWS does by default, allow-list SCPs drawn from themed sets
 // of services attached at some OUs (some replacing FullAWSAccess, so that
-// intersections restrict, and one left unattached), and skewed activity: a
+// intersections restrict, and one left unattached), two deny SCPs (a
+// region deny under a condition at the root, which removes nothing, and an
+// unconditional whole-service Deny at one OU, which removes its services
+// below it), and skewed activity: a
 // few core services used by nearly every active account, a long tail used
 // by few, most services by none, some accounts idle.
 func Generate(opts GenerateOptions) (*Org, error) {
@@ -79,6 +84,9 @@ func Generate(opts GenerateOptions) (*Org, error) {
 	g.accounts()
 	g.policies()
 	g.activity()
+	if opts.Policies > 0 {
+		g.denyPolicies() // last, so the draws before it stay as they were
+	}
 	if err := g.o.Index(); err != nil {
 		return nil, fmt.Errorf("generate: %w", err) // a bug of the generator
 	}
@@ -470,5 +478,89 @@ func (g *generator) activity() {
 		if len(acts) > 0 {
 			g.o.Activity[a.ID] = acts
 		}
+	}
+}
+
+// Deny SCPs of generated organizations.
+var (
+	// approvedRegions are the regions the region deny leaves open.
+	approvedRegions = []string{"us-east-1", "us-west-2", "eu-west-1", "eu-central-1"}
+	// regionFreeActions are the global services and actions the region
+	// deny exempts, as in AWS's example policy.
+	regionFreeActions = []string{"a4b:*", "access-analyzer:*", "account:*", "acm:*", "artifact:*", "aws-marketplace-management:*",
+		"aws-marketplace:*", "aws-portal:*", "billing:*", "budgets:*", "ce:*", "chatbot:*", "chime:*", "cloudfront:*",
+		"cloudtrail:LookupEvents", "compute-optimizer:*", "config:*", "cur:*", "directconnect:*", "ec2:DescribeRegions",
+		"ec2:DescribeTransitGateways", "ec2:DescribeVpnGateways", "fms:*", "globalaccelerator:*", "health:*", "iam:*",
+		"importexport:*", "kms:*", "networkmanager:*", "organizations:*", "pricing:*", "route53:*", "route53domains:*",
+		"s3:GetAccountPublic*", "s3:ListAllMyBuckets", "s3:ListMultiRegionAccessPoints", "s3:PutAccountPublic*",
+		"savingsplans:*", "shield:*", "sso:*", "sts:*", "support:*", "trustedadvisor:*", "waf-regional:*", "waf:*", "wafv2:*"}
+	// deniedServices are denied whole at one OU; the deny SCP also denies
+	// reserved-instance purchases, a partial Deny that removes nothing.
+	deniedServices = []string{"gamelift:*", "lightsail:*", "braket:*"}
+)
+
+// denyPolicies adds the region deny, attached at the root, and the
+// whole-service deny, attached at the first OU (Sandbox first, then
+// Workloads, then any) that FullAWSAccess reaches at every level, so
+// that reports below it miss the denied services.
+func (g *generator) denyPolicies() {
+	type stmt struct {
+		Sid       string         `json:"Sid"`
+		Effect    string         `json:"Effect"`
+		Action    []string       `json:"Action,omitempty"`
+		NotAction []string       `json:"NotAction,omitempty"`
+		Resource  string         `json:"Resource"`
+		Condition map[string]any `json:"Condition,omitempty"`
+	}
+	document := func(st ...stmt) Document {
+		b, err := json.MarshalIndent(struct {
+			Version   string
+			Statement []stmt
+		}{PolicyVersion, st}, "", "  ")
+		if err != nil {
+			panic(err) // static shapes
+		}
+		return Document(b)
+	}
+	region := Policy{ID: g.uniqueID("p-", alnum, 8), Name: "DenyOutsideApprovedRegions",
+		Description: "Denies requests outside the approved regions, except to global services.",
+		Content: document(stmt{Sid: "DenyAllOutsideApprovedRegions", Effect: "Deny", NotAction: regionFreeActions, Resource: "*",
+			Condition: map[string]any{"StringNotEquals": map[string][]string{"aws:RequestedRegion": approvedRegions}}})}
+	services := Policy{ID: g.uniqueID("p-", alnum, 8), Name: "DenyUnapprovedServices",
+		Description: "Services and purchases not approved for these accounts.",
+		Content: document(
+			stmt{Sid: "DenyUnapprovedServices", Effect: "Deny", Action: deniedServices, Resource: "*"},
+			stmt{Sid: "DenyReservedPurchases", Effect: "Deny", Action: []string{"ec2:PurchaseReservedInstancesOffering", "ec2:AcceptReservedInstancesExchangeQuote"}, Resource: "*"})}
+	g.o.Policies = append(g.o.Policies, region, services)
+	root := g.o.Root.ID
+	g.o.Attachments[root] = append(g.o.Attachments[root], region.ID)
+
+	fullAccess := func(id string) bool {
+		for id != root {
+			if !contains(g.o.Attachments[id], FullAWSAccessID) {
+				return false
+			}
+			id = g.o.OUs[g.ouIndex[id]].ParentID
+		}
+		return true
+	}
+	rank := func(ou OU) int {
+		switch ou.Name {
+		case "Sandbox":
+			return 0
+		case "Workloads":
+			return 1
+		}
+		return 2
+	}
+	best := -1
+	for i, ou := range g.o.OUs {
+		if len(g.o.Attachments[ou.ID]) < MaxPoliciesPerTarget && fullAccess(ou.ID) && (best < 0 || rank(ou) < rank(g.o.OUs[best])) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		id := g.o.OUs[best].ID
+		g.o.Attachments[id] = append(g.o.Attachments[id], services.ID)
 	}
 }

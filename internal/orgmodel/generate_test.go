@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,11 +116,12 @@ func TestGenerateQuotas(t *testing.T) {
 		if mgmt.Name != "management" || mgmt.ParentID != o.Root.ID {
 			t.Errorf("Got(%+v) management account = %+v; want \"management\" under the root", opts, mgmt)
 		}
-		wantPolicies := 1 + orgmodel.DefaultPolicies
+		// FullAWSAccess, the allow-lists and the two deny SCPs.
+		wantPolicies := 1 + orgmodel.DefaultPolicies + 2
 		if opts.Policies < 0 {
 			wantPolicies = 1
 		} else if opts.Policies > 0 {
-			wantPolicies = 1 + opts.Policies
+			wantPolicies = 1 + opts.Policies + 2
 		}
 		if len(o.Policies) != wantPolicies {
 			t.Errorf("Got(%+v) = %d policies; want %d", opts, len(o.Policies), wantPolicies)
@@ -132,8 +134,12 @@ func TestGenerateQuotas(t *testing.T) {
 				t.Errorf("Got(%+v) %s path of %d characters; want at most 427", opts, n.ID, len(n.Path))
 			}
 		}
-		if got := o.PoliciesFor(o.Root.ID); len(got) != 1 || got[0] != orgmodel.FullAWSAccessID {
-			t.Errorf("Got(%+v) root SCPs = %v; want [p-FullAWSAccess]", opts, got)
+		if got := o.PoliciesFor(o.Root.ID); got[0] != orgmodel.FullAWSAccessID || len(got) != min(2, wantPolicies) {
+			t.Errorf("Got(%+v) root SCPs = %v; want [p-FullAWSAccess] and the region deny", opts, got)
+		}
+		// The region deny is conditional: the root keeps every service.
+		if got := len(o.AllowedServices(o.Root.ID)); got != len(catalog.All()) {
+			t.Errorf("Got(%+v) root allows %d services; want all %d", opts, got, len(catalog.All()))
 		}
 		for acct, svcs := range o.Activity {
 			for ns, a := range svcs {
@@ -226,6 +232,76 @@ func BenchmarkAccessReportRoot(b *testing.B) {
 	for b.Loop() {
 		if _, err := o.AccessReport(path, ""); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestGenerateDenySCPs checks the generated deny SCPs: a region deny at
+// the root that removes nothing, and a whole-service Deny at one OU that
+// removes its services from everything below it and nothing above.
+func TestGenerateDenySCPs(t *testing.T) {
+	o := generate(t, orgmodel.GenerateOptions{OUs: 40, Accounts: 300, Depth: 4, Seed: 1})
+	var region, services *orgmodel.Policy
+	for _, p := range o.ListPolicies() {
+		switch p.Name {
+		case "DenyOutsideApprovedRegions":
+			region = p
+		case "DenyUnapprovedServices":
+			services = p
+		}
+	}
+	if region == nil || services == nil {
+		t.Fatalf("Got(policies) without DenyOutsideApprovedRegions or DenyUnapprovedServices")
+	}
+	for _, want := range []string{`"Effect": "Deny"`, `"NotAction"`, `"aws:RequestedRegion"`, `"StringNotEquals"`} {
+		if !strings.Contains(region.Text(), want) {
+			t.Errorf("Got(region deny) = %s; want it to contain %s", region.Text(), want)
+		}
+	}
+	if got := o.TargetsFor(region.ID); len(got) != 1 || got[0] != o.Root.ID {
+		t.Errorf("Got(TargetsFor(region deny)) = %v; want the root", got)
+	}
+	targets := o.TargetsFor(services.ID)
+	if len(targets) != 1 {
+		t.Fatalf("Got(TargetsFor(services deny)) = %v; want one OU", targets)
+	}
+	ou, _ := o.Node(targets[0])
+	if ou.Type != orgmodel.TypeOU || ou.Name != "Sandbox" {
+		t.Errorf("Got(services deny target) = %s %q; want the Sandbox OU", ou.ID, ou.Name)
+	}
+	// The same organization without the Deny, for comparison.
+	without := generate(t, orgmodel.GenerateOptions{OUs: 40, Accounts: 300, Depth: 4, Seed: 1})
+	if err := without.DetachPolicy(ou.ID, services.ID); err != nil {
+		t.Fatalf("DetachPolicy(%s) = %v", ou.ID, err)
+	}
+	removed := 0
+	for _, n := range o.Entities() {
+		below := n.ID == ou.ID || strings.HasPrefix(n.Path, ou.Path+"/")
+		allowed, before := o.AllowedServices(n.ID), without.AllowedServices(n.ID)
+		if !below {
+			if !slices.Equal(allowed, before) {
+				t.Errorf("Got(AllowedServices(%s)) = %d services; want the %d it has without the Deny", n.Path, len(allowed), len(before))
+			}
+			continue
+		}
+		want := slices.DeleteFunc(slices.Clone(before), func(ns string) bool {
+			return ns == "gamelift" || ns == "lightsail" || ns == "braket"
+		})
+		if !slices.Equal(allowed, want) {
+			t.Errorf("Got(AllowedServices(%s)) = %d services; want the %d it has without the Deny, less gamelift, lightsail and braket", n.Path, len(allowed), len(before))
+		}
+		if len(want) < len(before) {
+			removed++
+		}
+	}
+	if removed < 2 {
+		t.Errorf("Got(entities that lose services to the Deny) = %d; want the OU and some accounts", removed)
+	}
+	// A report for each deny SCP lists nothing: they allow nothing.
+	for _, p := range []*orgmodel.Policy{region, services} {
+		r, err := o.AccessReport(o.ID+"/"+o.Root.ID, p.ID)
+		if err != nil || len(r.Services) != 0 {
+			t.Errorf("Got(report for %s) = %v services, %v; want none", p.Name, len(r.Services), err)
 		}
 	}
 }
