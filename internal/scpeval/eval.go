@@ -235,6 +235,14 @@ func (b bitset) allIn(lo, hi int) bool {
 // compiled is one policy over the universe.
 type compiled struct {
 	allowPotential, allowFull, denyWhole, denySome bitset
+	// neutral: allows every action fully and denies none (FullAWSAccess).
+	// A level of neutral policies changes nothing on a path.
+	neutral bool
+}
+
+func (e *Evaluator) isNeutral(c *compiled) bool {
+	n := len(e.actions)
+	return c.allowPotential.allIn(0, n) && c.allowFull.allIn(0, n) && !c.denyWhole.anyIn(0, n) && !c.denySome.anyIn(0, n)
 }
 
 // Evaluator holds the action universe and the compiled form of the policies
@@ -331,6 +339,7 @@ func (e *Evaluator) compile(p *Policy) *compiled {
 			}
 		}
 	}
+	c.neutral = e.isNeutral(c)
 	e.mu.Lock()
 	e.compiled[p] = c
 	e.mu.Unlock()
@@ -446,6 +455,9 @@ func (e *Evaluator) NewPath() *Path {
 func (p *Path) Level(policies []*Policy) *Path {
 	e := p.e
 	lvl := e.level(policies)
+	if lvl.neutral && len(p.levels) > 0 {
+		return p // a level that allows everything and denies nothing
+	}
 	q := &Path{e: e, levels: append(p.levels[:len(p.levels):len(p.levels)], policies),
 		allowPotential: e.newBits(), allowFull: e.newBits(), denyWhole: e.newBits(), denySome: e.newBits()}
 	for i := range q.allowPotential {
@@ -473,6 +485,7 @@ func (e *Evaluator) level(policies []*Policy) *compiled {
 			l.denySome[i] |= c.denySome[i]
 		}
 	}
+	l.neutral = e.isNeutral(l)
 	return l
 }
 
@@ -484,9 +497,11 @@ func (e *Evaluator) level(policies []*Policy) *compiled {
 // span returns the action indexes of ns, or ok false when ns is outside
 // the universe.
 func (e *Evaluator) span(ns string) (lo, hi int, ok bool) {
-	i, ok := e.index[strings.ToLower(ns)]
+	i, ok := e.index[ns]
 	if !ok {
-		return 0, 0, false
+		if i, ok = e.index[strings.ToLower(ns)]; !ok {
+			return 0, 0, false
+		}
 	}
 	return e.lo[i], e.lo[i+1], true
 }
@@ -576,6 +591,9 @@ func (e *Evaluator) NewChange() *Change {
 // both (the same *Policy) are unchanged. c is not changed.
 func (c *Change) Level(before, after []*Policy) *Change {
 	e := c.Before.e
+	if len(c.Before.levels) > 0 && samePolicies(before, after) && e.level(before).neutral {
+		return c // an unchanged level that changes nothing on the path
+	}
 	d := &Change{Before: c.Before.Level(before), After: c.After.Level(after), restricted: append(bitset(nil), c.restricted...)}
 	lb, la := e.level(before), e.level(after)
 	var added []*Policy
@@ -591,6 +609,18 @@ func (c *Change) Level(before, after []*Policy) *Change {
 		d.restricted[i] |= lostFull | lostPotential | newDeny[i]
 	}
 	return d
+}
+
+func samePolicies(a, b []*Policy) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func containsPolicy(ps []*Policy, p *Policy) bool {

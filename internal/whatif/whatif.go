@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/orgaudit/orgaudit/internal/catalog"
 	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpeval"
@@ -49,30 +51,45 @@ type Access struct {
 type Report struct {
 	Entity   reportdoc.Entity
 	AsOf     time.Time
-	Listed   []string // namespaces, sorted
+	Listed   Set
 	Accessed []Access // sorted by namespace
 }
 
 // FromEntityReport converts a stored report.
 func FromEntityReport(r *reportdoc.EntityReport) Report {
-	out := Report{Entity: r.Entity, AsOf: r.AsOf(), Listed: make([]string, 0, len(r.Services))}
+	out := Report{Entity: r.Entity, AsOf: r.AsOf(), Listed: NewSet()}
 	for _, s := range r.Services {
-		out.Listed = append(out.Listed, s.Namespace)
+		out.Listed.add(s.Namespace)
 		if s.LastAuthenticated == nil {
 			continue
 		}
-		a := Access{Namespace: s.Namespace, Last: s.LastAuthenticated.Time, Accounts: s.TotalAuthenticatedEntities}
+		a := Access{Namespace: intern(s.Namespace), Last: s.LastAuthenticated.Time, Accounts: s.TotalAuthenticatedEntities}
 		if s.Region != nil {
-			a.Region = *s.Region
+			a.Region = intern(*s.Region)
 		}
 		if s.EntityPath != nil {
 			a.EntityPath = *s.EntityPath
+			if a.EntityPath == r.Entity.Path {
+				a.EntityPath = out.Entity.Path // share the string
+			}
 		}
 		out.Accessed = append(out.Accessed, a)
 	}
-	sort.Strings(out.Listed)
+	sort.Strings(out.Listed.extra)
 	sort.Slice(out.Accessed, func(i, j int) bool { return out.Accessed[i].Namespace < out.Accessed[j].Namespace })
 	return out
+}
+
+// interned holds the strings reports repeat (namespaces, Regions), so that
+// 10,000 reports hold one copy of each.
+var interned sync.Map
+
+func intern(s string) string {
+	if i, ok := catalogIndex[s]; ok {
+		return catalog.All()[i].Namespace
+	}
+	v, _ := interned.LoadOrStore(s, s)
+	return v.(string)
 }
 
 // Input is one what-if question.
@@ -80,30 +97,51 @@ type Input struct {
 	// Policies is the run's policies document: the SCPs attached in scope
 	// and their targets, the state before the change.
 	Policies *policyset.Document
-	// Candidate is the SCP to attach at the target. Its ID is set when it
-	// is one of the run's policies (then it must not be attached there
-	// already), empty for a new document.
+	// Candidate is the SCP to attach at Target, with Detach the ids of
+	// policies attached there to remove. Its ID is set when it is one of
+	// the run's policies (then it must not be attached there already),
+	// empty for a new document. Candidate may be nil when Changes says
+	// everything.
 	Candidate *scpeval.Policy
-	// Target is the entity the candidate is attached to: the id of one of
-	// Reports.
-	Target string
-	// Detach are the ids of policies attached at the target to remove.
-	Detach []string
+	Target    string
+	Detach    []string
+	// Changes are further changes made at the same time (a plan, or a
+	// suggestion of several documents): each attaches and detaches at its
+	// own target. Result.Target is Target, or the first change's.
+	Changes []Change
 	// Days is the window: a service accessed within this many days of its
 	// report's as-of instant is in use.
 	Days int
-	// Reports are the run's completed reports of the target and every
-	// entity under it (root, OU and account reports, without a policy id).
+	// Reports are the run's completed reports of the targets and every
+	// entity under them (root, OU and account reports, without a policy
+	// id).
 	Reports []Report
-	// Failed are the ids of the entities at or under the target whose
+	// Failed are the ids of the entities at or under the targets whose
 	// reports failed.
 	Failed []string
 	// ManagementAccountID is the account SCPs do not apply to ("" when
 	// unknown).
 	ManagementAccountID string
 	// Evaluator resolves patterns; nil means one over the IAM action list
-	// and the namespaces of Reports.
+	// and the namespaces of Reports. Share one across questions about the
+	// same run: it compiles each policy once.
 	Evaluator *scpeval.Evaluator
+}
+
+// Change attaches policies at a target and detaches others there.
+type Change struct {
+	Target string
+	Attach []*scpeval.Policy
+	Detach []string
+}
+
+// changes returns every change of in, the single candidate first.
+func (in Input) changes() []Change {
+	var out []Change
+	if in.Candidate != nil {
+		out = append(out, Change{Target: in.Target, Attach: []*scpeval.Policy{in.Candidate}, Detach: in.Detach})
+	}
+	return append(out, in.Changes...)
 }
 
 // Result is the answer; its JSON is `orgaudit whatif --json`.
@@ -166,40 +204,51 @@ func inputErr(format string, args ...any) error { return &InputError{fmt.Sprintf
 
 // Evaluate answers in.
 func Evaluate(in Input) (*Result, error) {
-	if in.Policies == nil || in.Candidate == nil {
-		return nil, errors.New("whatif: the policies document and the candidate are required")
+	changes := in.changes()
+	if in.Policies == nil || len(changes) == 0 {
+		return nil, errors.New("whatif: the policies document and a change are required")
 	}
 	parsed, err := in.Policies.Parse()
 	if err != nil {
 		return nil, err
 	}
-	var target *Report
+	reportOf := map[string]*Report{}
 	for i := range in.Reports {
-		if in.Reports[i].Entity.ID == in.Target {
-			target = &in.Reports[i]
-			break
-		}
-	}
-	if target == nil {
-		return nil, inputErr("target %s has no report among those given", in.Target)
+		reportOf[in.Reports[i].Entity.ID] = &in.Reports[i]
 	}
 	attachments := in.Policies.Attachments()
-	before, after, err := change(in, parsed, attachments[in.Target])
-	if err != nil {
-		return nil, err
+	levels := map[string][2][]*scpeval.Policy{}
+	var targets []*Report
+	for _, c := range changes {
+		t := reportOf[c.Target]
+		if t == nil {
+			return nil, inputErr("target %s has no report among those given", c.Target)
+		}
+		if _, dup := levels[c.Target]; dup {
+			return nil, inputErr("target %s is changed twice", c.Target)
+		}
+		before, after, err := change(c, parsed, attachments[c.Target])
+		if err != nil {
+			return nil, err
+		}
+		levels[c.Target] = [2][]*scpeval.Policy{before, after}
+		targets = append(targets, t)
 	}
+	target := targets[0]
 	res := &Result{Target: target.Entity, Days: in.Days, Breaks: []Break{}, Caveats: []string{}}
 	res.NewlyDenied = NewlyDenied{Whole: []string{}, Partial: []string{}}
-	res.Detached = in.Detach
+	res.Detached = changes[0].Detach
 
+	universe := namespaces(in.Reports)
 	e := in.Evaluator
 	if e == nil {
-		e = scpeval.New(namespaces(in.Reports)...)
+		e = scpeval.New(universe...)
 	}
-	j := &judge{e: e, in: in, parsed: parsed, attachments: attachments, before: before, after: after,
-		memo: map[string]*scpeval.Change{}, assumed: map[string]bool{}}
+	j := &judge{e: e, in: in, parsed: parsed, attachments: attachments, changed: levels,
+		memo: map[string]*scpeval.Change{}, assumed: map[string]bool{}, verdicts: map[*scpeval.Change]*verdict{},
+		universe: universe}
 
-	judged := pick(in, target)
+	judged := pick(in, targets)
 	res.Basis = "ous"
 	if len(judged) > 0 && judged[0].Entity.Type == reportdoc.TypeAccount {
 		res.Basis = "accounts"
@@ -216,28 +265,30 @@ func Evaluate(in Input) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		v := j.verdictOf(c)
 		er := EntityResult{Entity: r.Entity}
-		denial := map[string]scpeval.Denial{}
-		for _, ns := range r.Listed {
-			if !c.Before.Listed(ns) {
+		r.Listed.each(func(i int, ns string) {
+			if !v.isListed(i, ns) {
 				mismatch[ns] = true
 			}
-			switch d := c.Denial(ns); d {
+			switch v.denialOf(i, ns) {
 			case scpeval.Whole:
 				er.Whole = append(er.Whole, ns)
-				whole[ns] = true
-				denial[ns] = d
+				if !whole[ns] {
+					whole[ns] = true
+				}
 			case scpeval.Partial:
 				er.Partial = append(er.Partial, ns)
-				partial[ns] = true
-				denial[ns] = d
+				if !partial[ns] {
+					partial[ns] = true
+				}
 			}
-		}
+		})
 		res.Entities = append(res.Entities, er)
 		window := int64(in.Days) * 24 * 60 * 60
 		for _, a := range r.Accessed {
-			d, ok := denial[a.Namespace]
-			if !ok {
+			d := v.denialOf(-2, a.Namespace)
+			if d == scpeval.NotDenied {
 				continue
 			}
 			ago := int64(r.AsOf.Sub(a.Last) / time.Second)
@@ -278,13 +329,17 @@ func Evaluate(in Input) (*Result, error) {
 	if len(res.Breaks) > 0 {
 		res.Verdict = Breaks
 	}
-	res.Caveats = caveats(in, res, target, mgmtUnder, j.assumedIDs(), keys(mismatch), e)
+	var attached []*scpeval.Policy
+	for _, c := range changes {
+		attached = append(attached, c.Attach...)
+	}
+	res.Caveats = caveats(in, res, target, attached, mgmtUnder, j.assumedIDs(), keys(mismatch), e)
 	return res, nil
 }
 
 // change returns the policies attached at the target before and after the
 // change, checking it is one AWS would accept.
-func change(in Input, parsed map[string]*scpeval.Policy, attached []string) (before, after []*scpeval.Policy, err error) {
+func change(in Change, parsed map[string]*scpeval.Policy, attached []string) (before, after []*scpeval.Policy, err error) {
 	for _, id := range attached {
 		before = append(before, parsed[id])
 	}
@@ -301,15 +356,17 @@ func change(in Input, parsed map[string]*scpeval.Policy, attached []string) (bef
 		}
 		drop[id] = true
 	}
-	if in.Candidate.ID != "" && contains(attached, in.Candidate.ID) && !drop[in.Candidate.ID] {
-		return nil, nil, inputErr("--policy %s is already attached to %s", in.Candidate.ID, in.Target)
+	for _, p := range in.Attach {
+		if p.ID != "" && contains(attached, p.ID) && !drop[p.ID] {
+			return nil, nil, inputErr("--policy %s is already attached to %s", p.ID, in.Target)
+		}
 	}
 	for _, p := range before {
 		if !drop[p.ID] {
 			after = append(after, p)
 		}
 	}
-	after = append(after, in.Candidate)
+	after = append(after, in.Attach...)
 	if len(after) > MaxAttached {
 		return nil, nil, inputErr("%s would have %d SCPs attached; AWS allows at most %d on one target (--detach one)", in.Target, len(after), MaxAttached)
 	}
@@ -323,12 +380,16 @@ var fullAWSAccess = func() *scpeval.Policy {
 }()
 
 // pick returns the reports to judge: the account reports at or under the
-// target when there are any, else the root and OU reports there.
-func pick(in Input, target *Report) []*Report {
+// targets when there are any, else the root and OU reports there.
+func pick(in Input, targets []*Report) []*Report {
 	var accounts, ous []*Report
 	for i := range in.Reports {
 		r := &in.Reports[i]
-		if !under(r.Entity.Path, target.Entity.Path) {
+		in := false
+		for _, t := range targets {
+			in = in || under(r.Entity.Path, t.Entity.Path)
+		}
+		if !in {
 			continue
 		}
 		if r.Entity.Type == reportdoc.TypeAccount {
@@ -375,13 +436,74 @@ func deepest(breaks []Break) []Break {
 // judge builds the before/after evaluation of entity paths, sharing the
 // work of common ancestors.
 type judge struct {
-	e             *scpeval.Evaluator
-	in            Input
-	parsed        map[string]*scpeval.Policy
-	attachments   map[string][]string
-	before, after []*scpeval.Policy
-	memo          map[string]*scpeval.Change // by path prefix, and parent+policies for accounts
-	assumed       map[string]bool            // entities with no recorded SCPs
+	e           *scpeval.Evaluator
+	in          Input
+	parsed      map[string]*scpeval.Policy
+	attachments map[string][]string
+	changed     map[string][2][]*scpeval.Policy // target -> before, after
+	memo        map[string]*scpeval.Change      // by path prefix, and parent+policies for accounts
+	assumed     map[string]bool                 // entities with no recorded SCPs
+	verdicts    map[*scpeval.Change]*verdict
+	universe    []string // every namespace of the reports
+}
+
+// verdict is a change judged for every namespace of the reports, once per
+// distinct change: entities with the same policies on the way share it.
+type verdict struct {
+	// By catalog index, and by name for namespaces the catalog does not
+	// know: listed before the change by the recorded SCPs, and what the
+	// change newly denies.
+	listedAt []bool
+	denialAt []scpeval.Denial
+	listed   map[string]bool
+	denial   map[string]scpeval.Denial
+}
+
+// isListed and denialOf take the catalog index of ns, -1 when the catalog
+// does not know it, or -2 to look it up.
+func (v *verdict) isListed(i int, ns string) bool {
+	if i == -2 {
+		i = indexOf(ns)
+	}
+	if i >= 0 {
+		return v.listedAt[i]
+	}
+	return v.listed[ns]
+}
+
+func (v *verdict) denialOf(i int, ns string) scpeval.Denial {
+	if i == -2 {
+		i = indexOf(ns)
+	}
+	if i >= 0 {
+		return v.denialAt[i]
+	}
+	return v.denial[ns]
+}
+
+func indexOf(ns string) int {
+	if i, ok := catalogIndex[ns]; ok {
+		return i
+	}
+	return -1
+}
+
+func (j *judge) verdictOf(c *scpeval.Change) *verdict {
+	if v, ok := j.verdicts[c]; ok {
+		return v
+	}
+	n := len(catalog.All())
+	v := &verdict{listedAt: make([]bool, n), denialAt: make([]scpeval.Denial, n), listed: map[string]bool{}, denial: map[string]scpeval.Denial{}}
+	for _, ns := range j.universe {
+		listed, d := c.Before.Listed(ns), c.Denial(ns)
+		if i := indexOf(ns); i >= 0 {
+			v.listedAt[i], v.denialAt[i] = listed, d
+		} else {
+			v.listed[ns], v.denial[ns] = listed, d
+		}
+	}
+	j.verdicts[c] = v
+	return v
 }
 
 // changeAt returns the change along the entity path o-…/r-…/…/id.
@@ -409,7 +531,7 @@ func (j *judge) changeAt(path string) (*scpeval.Change, error) {
 	key := path
 	if !strings.HasPrefix(id, "ou-") && !strings.HasPrefix(id, "r-") {
 		key = parent + "\x00" + strings.Join(j.attachments[id], ",")
-		if id == j.in.Target {
+		if _, ok := j.changed[id]; ok {
 			key = path
 		}
 	}
@@ -425,8 +547,8 @@ func (j *judge) changeAt(path string) (*scpeval.Change, error) {
 // change. An entity the policies document records nothing for is assumed
 // to have FullAWSAccess, as every target has by default.
 func (j *judge) levels(id string) (before, after []*scpeval.Policy) {
-	if id == j.in.Target {
-		return j.before, j.after
+	if c, ok := j.changed[id]; ok {
+		return c[0], c[1]
 	}
 	ids := j.attachments[id]
 	if len(ids) == 0 {
@@ -442,13 +564,20 @@ func (j *judge) levels(id string) (before, after []*scpeval.Policy) {
 func (j *judge) assumedIDs() []string { return keys(j.assumed) }
 
 func namespaces(reports []Report) []string {
+	all := NewSet()
 	seen := map[string]bool{}
 	for _, r := range reports {
-		for _, ns := range r.Listed {
+		for w := range r.Listed.bits {
+			all.bits[w] |= r.Listed.bits[w]
+		}
+		for _, ns := range r.Listed.extra {
 			seen[ns] = true
 		}
 	}
-	return keys(seen)
+	for ns := range seen {
+		all.add(ns)
+	}
+	return all.Namespaces()
 }
 
 func keys(m map[string]bool) []string {
@@ -470,7 +599,7 @@ func contains(s []string, v string) bool {
 }
 
 // caveats qualify the answer.
-func caveats(in Input, res *Result, target *Report, mgmtUnder bool, assumed, mismatch []string, e *scpeval.Evaluator) []string {
+func caveats(in Input, res *Result, target *Report, attached []*scpeval.Policy, mgmtUnder bool, assumed, mismatch []string, e *scpeval.Evaluator) []string {
 	var out []string
 	if target.Entity.Type == reportdoc.TypeAccount && target.Entity.ID == in.ManagementAccountID {
 		out = append(out, "The target is the organization's management account: SCPs do not apply to it, so attaching the policy there changes nothing for it.")
@@ -493,14 +622,19 @@ func caveats(in Input, res *Result, target *Report, mgmtUnder bool, assumed, mis
 	if len(mismatch) > 0 {
 		out = append(out, fmt.Sprintf("The reports list %d services the recorded SCPs already deny (%s): the policies may have changed since the run, or a resource-scoped Allow lets them through.", len(mismatch), short(mismatch)))
 	}
-	if um := e.UnmatchedPatterns(in.Candidate); len(um) > 0 {
-		out = append(out, fmt.Sprintf("The candidate's action patterns %s match no known IAM action: a typing mistake, or an action newer than orgaudit's action list.", strings.Join(um, ", ")))
-	}
-	for _, st := range in.Candidate.Statements {
-		if st.Effect == scpeval.Allow && st.Resource != nil && !anyAllStars(st.Resource) {
-			out = append(out, "The candidate allows some actions on specific resources only: IAM's access reports do not count such an Allow, so the services it covers are judged denied whole, though those actions remain allowed on those resources.")
-			break
+	var unmatched []string
+	scoped := false
+	for _, p := range attached {
+		unmatched = append(unmatched, e.UnmatchedPatterns(p)...)
+		for _, st := range p.Statements {
+			scoped = scoped || (st.Effect == scpeval.Allow && st.Resource != nil && !anyAllStars(st.Resource))
 		}
+	}
+	if len(unmatched) > 0 {
+		out = append(out, fmt.Sprintf("The candidate's action patterns %s match no known IAM action: a typing mistake, or an action newer than orgaudit's action list.", strings.Join(unmatched, ", ")))
+	}
+	if scoped {
+		out = append(out, "The candidate allows some actions on specific resources only: IAM's access reports do not count such an Allow, so the services it covers are judged denied whole, though those actions remain allowed on those resources.")
 	}
 	out = append(out, "Last access covers about the last 400 days, in the Regions where IAM tracks it; access attempts include denied requests.")
 	return out
