@@ -69,6 +69,9 @@ func mustMake(t *testing.T, in Input) *Plan {
 	for _, pol := range p.Policies {
 		checkDocument(t, pol, in.ExemptPrincipals)
 	}
+	if err := Verify(p, in.Nodes); err != nil {
+		t.Errorf("Got(Verify) = %v; want a SAFE plan", err)
+	}
 	return p
 }
 
@@ -475,5 +478,22 @@ func TestOrganizationQuotaStops(t *testing.T) {
 		if s.Quota != QuotaPerOrganization || !strings.Contains(s.Reason, "holds 998 SCPs") {
 			t.Errorf("Got(stop) = %+v; want policies-per-organization", s)
 		}
+	}
+}
+
+// TestVerifyCatchesABreak hands Verify a plan that denies a service an
+// account uses: the evaluator must say so.
+func TestVerifyCatchesABreak(t *testing.T) {
+	nodes := orgOf(t, svcs, "r-ab12: s3", "r-ab12/111122223333: s3")
+	p := mustMake(t, Input{Nodes: nodes})
+	bad := *p
+	bad.Policies = append(slices.Clone(p.Policies), Policy{Name: "bad", Strategy: Deny, Targets: []string{"r-ab12"},
+		Content: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"}]}`})
+	if err := Verify(&bad, nodes); err == nil || !strings.Contains(err.Error(), "111122223333 s3 (partial)") {
+		t.Errorf("Got(Verify of a partial s3 deny) = %v; want the break named", err)
+	}
+	bad.Policies[len(bad.Policies)-1].Content = `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Principal":"*"}]}`
+	if err := Verify(&bad, nodes); err == nil || !strings.Contains(err.Error(), "not a valid SCP") {
+		t.Errorf("Got(Verify of a Principal element) = %v; want invalid SCP", err)
 	}
 }
