@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode"
 
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/scpplan"
 	"github.com/orgaudit/orgaudit/internal/scpsuggest"
 )
 
@@ -19,6 +22,7 @@ func init() {
 }
 
 const scpUsage = `Usage: orgaudit scp [flags] ENTITY
+       orgaudit scp --plan [flags] [ENTITY]
 
 Prints the services ENTITY (an OU, account or root, by id or entity path) has
 not used for the unused threshold, and the Service Control Policy documents
@@ -27,6 +31,23 @@ that would deny them: minified, each within the 5,120-character SCP quota
 STS, IAM, Organizations, support, billing, KMS, CloudTrail, ...) are never
 denied; --keep adds to it. The management account gets no policy: SCPs do not
 apply to it. Review before attaching: see the caveats printed.
+
+With --plan, proposes the fewest policies for ENTITY (default: the root) and
+everything under it: a service nobody under a node used is denied once, at the
+highest such node, not once per account or OU. It keeps within AWS's SCP quotas
+(5 per target, FullAWSAccess and the policies already attached included; 5,120
+characters per policy; 1,000 per organization) and says which one stopped it.
+Attached policies come from the run's policies.json, else its per-policy
+reports (--include-policies), else every target is assumed to have
+FullAWSAccess only. --strategy allow proposes allow-lists of the used services
+(and the never-deny list) in place of FullAWSAccess instead. Every plan is
+checked before it is printed: each document a valid SCP, no used service of any
+entity with a report newly denied. See docs/plan.md.
+
+  orgaudit scp --plan                                   # the whole organization
+  orgaudit scp --plan ou-ab12-workloads --strategy allow
+  orgaudit scp --plan --exempt-principal 'arn:aws:iam::*:role/BreakGlass' \
+      --exceptions exceptions.yaml --format terraform --out-dir scp-plan/
 `
 
 // scpResult is the --json output of `orgaudit scp`.
@@ -54,14 +75,43 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	var st storeFlags
 	var runID, keep string
 	var asJSON bool
+	var pf planFlags
 	fs := newFlagSet("orgaudit scp", scpUsage, stderr)
 	st.register(fs, env)
+	fs.BoolVar(&pf.plan, "plan", false, "propose the fewest policies for ENTITY's subtree (default: the root) instead of one entity's suggestion")
+	fs.StringVar(&pf.strategy, "strategy", "deny", "with --plan: deny (deny the unused services) or allow (allow-lists of the used ones in place of FullAWSAccess)")
+	fs.Var(&pf.exempt, "exempt-principal", "with --plan: an ARN pattern of principals the plan's denials do not apply to, such as arn:aws:iam::*:role/BreakGlass (repeatable)")
+	fs.StringVar(&pf.exceptions, "exceptions", "", "with --plan: YAML or JSON file of services to keep per entity, each with a reason and an optional expiry (see docs/plan.md)")
+	fs.StringVar(&pf.format, "format", "", "with --plan: print the plan as json, terraform, cloudformation or cli (AWS CLI commands) instead of a summary")
+	fs.IntVar(&pf.existing, "existing-policies", 0, "with --plan: SCPs the organization holds now, unattached ones included (default: the distinct policies attached in the run, at least FullAWSAccess)")
+	fs.StringVar(&pf.outDir, "out-dir", "", "with --plan: write plan.json and one file per policy in --format (default json) to this directory")
 	fs.StringVar(&runID, "run", "", "run to read (default: the latest finished run, latest.json)")
 	fs.StringVar(&keep, "keep", "", "comma-separated namespaces never to deny, added to the default list")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	pos, code := parseArgs(fs, args, 1, stderr)
+	pos, code := parseArgs(fs, args, -1, stderr)
 	if code >= 0 {
 		return code
+	}
+	switch {
+	case pf.plan && len(pos) > 1:
+		fmt.Fprintf(stderr, "orgaudit scp: --plan takes at most 1 argument (the entity), got %d (see --help)\n", len(pos))
+		return exitUsage
+	case !pf.plan && len(pos) != 1:
+		fmt.Fprintf(stderr, "orgaudit scp: want 1 argument(s), got %d (see --help)\n", len(pos))
+		return exitUsage
+	case !pf.plan && (pf.format != "" || pf.outDir != "" || pf.exceptions != "" || len(pf.exempt) > 0 || pf.strategy != "deny" || pf.existing != 0):
+		fmt.Fprintln(stderr, "orgaudit scp: --strategy, --exempt-principal, --exceptions, --existing-policies, --format and --out-dir need --plan")
+		return exitUsage
+	case pf.existing < 0 || pf.existing > scpplan.MaxPoliciesPerOrganization:
+		fmt.Fprintf(stderr, "orgaudit scp: --existing-policies %d: want 1..%d\n", pf.existing, scpplan.MaxPoliciesPerOrganization)
+		return exitUsage
+	}
+	if pf.format != "" && !slices.Contains(scpplan.Formats, pf.format) {
+		fmt.Fprintf(stderr, "orgaudit scp: --format %q: want json, terraform, cloudformation or cli\n", pf.format)
+		return exitUsage
+	}
+	if pf.outDir != "" && pf.format == "" {
+		pf.format = scpplan.FormatJSON
 	}
 	opts := scpsuggest.Options{}
 	for _, ns := range strings.Split(keep, ",") {
@@ -84,6 +134,13 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintln(stderr, "orgaudit scp:", err)
 		return exitFailure
+	}
+	if pf.plan {
+		target := ""
+		if len(pos) == 1 {
+			target = pos[0]
+		}
+		return scpPlan(ctx, store, runID, run, target, opts.Keep, pf, time.Now(), stdout, stderr)
 	}
 	var e *findings.Entry
 	for i := range run.entries {

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/policyset"
+	"github.com/orgaudit/orgaudit/internal/scpplan"
+)
+
+// planFlags are the flags of `orgaudit scp --plan`.
+type planFlags struct {
+	plan       bool
+	strategy   string
+	exempt     multiFlag
+	exceptions string
+	format     string
+	outDir     string
+	existing   int
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// planSources says where a plan's attachments came from, for the reader.
+const (
+	attachmentsFromPolicies = "the run's policies.json"
+	attachmentsFromReports  = "the run's per-policy reports (includePolicies)"
+	attachmentsAssumed      = "not recorded by the run: every target is assumed to have FullAWSAccess only"
+)
+
+// scpPlan runs `orgaudit scp --plan [ENTITY]`.
+func scpPlan(ctx context.Context, store objstore.Store, runID string, run *storedRun, target string, keep []string, pf planFlags, now time.Time, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "orgaudit scp --plan:", err)
+		return exitFailure
+	}
+	strategy, err := scpplan.ParseStrategy(pf.strategy)
+	if err != nil {
+		fmt.Fprintf(stderr, "orgaudit scp: --strategy %q: want deny or allow\n", pf.strategy)
+		return exitUsage
+	}
+	var exceptions []scpplan.Exception
+	if pf.exceptions != "" {
+		b, err := os.ReadFile(pf.exceptions)
+		if err != nil {
+			fmt.Fprintf(stderr, "orgaudit scp: --exceptions: %v\n", err)
+			return exitUsage
+		}
+		if exceptions, err = scpplan.ParseExceptions(pf.exceptions, b, now); err != nil {
+			fmt.Fprintf(stderr, "orgaudit scp: --exceptions %v\n", err)
+			return exitUsage
+		}
+	}
+	nodes, source, err := planNodes(ctx, store, runID, run)
+	if err != nil {
+		return fail(err)
+	}
+	in := scpplan.Input{Nodes: nodes, Target: target, Strategy: strategy, Keep: keep, ExemptPrincipals: pf.exempt,
+		Exceptions: exceptions, AttachmentsKnown: source != attachmentsAssumed, OrganizationPolicies: pf.existing}
+	plan, err := scpplan.Make(in)
+	if err != nil {
+		if strings.Contains(err.Error(), "--exempt-principal") {
+			fmt.Fprintln(stderr, "orgaudit scp:", err)
+			return exitUsage
+		}
+		return fail(err)
+	}
+	if err := scpplan.Verify(plan, nodes); err != nil {
+		return fail(fmt.Errorf("the plan failed its own check, so nothing is written (please report this): %w", err))
+	}
+	for _, e := range plan.Expired {
+		fmt.Fprintf(stderr, "orgaudit scp: exception expired %s, not applied: %s keeps %s (%s)\n", e.Expires, e.EntityID, e.Service, e.Reason)
+	}
+	if pf.outDir != "" {
+		files, err := scpplan.Files(plan, pf.format)
+		if err != nil {
+			return fail(err)
+		}
+		if err := os.MkdirAll(pf.outDir, 0o755); err != nil {
+			return fail(err)
+		}
+		for _, f := range files {
+			mode := os.FileMode(0o644)
+			if strings.HasSuffix(f.Name, ".sh") {
+				mode = 0o755
+			}
+			if err := os.WriteFile(filepath.Join(pf.outDir, f.Name), f.Data, mode); err != nil {
+				return fail(err)
+			}
+		}
+		printPlan(stdout, runID, run, plan, source)
+		fmt.Fprintf(stdout, "\nWrote %d files to %s (plan.json is the index).\n", len(files), pf.outDir)
+		return exitOK
+	}
+	if pf.format == "" {
+		printPlan(stdout, runID, run, plan, source)
+		return exitOK
+	}
+	b, err := scpplan.Write(plan, pf.format)
+	if err != nil {
+		return fail(err)
+	}
+	stdout.Write(b)
+	return exitOK
+}
+
+// planNodes turns a stored run into the planner's nodes: each entity
+// report's used and listed services, and the SCPs attached to each entity,
+// from policies.json when the run has one, else from its per-policy
+// reports.
+func planNodes(ctx context.Context, store objstore.Store, runID string, run *storedRun) ([]scpplan.Node, string, error) {
+	var nodes []scpplan.Node
+	index := map[string]int{}
+	attached := map[string][]string{}
+	var buf []findings.ServiceAge
+	for _, e := range run.entries {
+		if e.PolicyID != "" {
+			attached[e.Entity.ID] = append(attached[e.Entity.ID], e.PolicyID)
+			continue
+		}
+		n := scpplan.Node{ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path, Management: e.Management}
+		if e.Digest != nil {
+			svcs, err := e.Digest.Services(buf)
+			if err != nil {
+				return nil, "", fmt.Errorf("run %s: %s: %w", runID, e.Entity.Path, err)
+			}
+			buf = svcs
+			n.Reported = true
+			for _, s := range svcs {
+				n.Listed = append(n.Listed, s.Namespace)
+				if !s.UnusedFor(run.unusedDays) {
+					n.Used = append(n.Used, s.Namespace)
+				}
+			}
+		}
+		index[n.ID] = len(nodes)
+		nodes = append(nodes, n)
+	}
+	source := attachmentsAssumed
+	if len(attached) > 0 {
+		source = attachmentsFromReports
+	}
+	doc, err := policyset.Load(ctx, store, runID)
+	switch {
+	case err == nil:
+		attached, source = doc.Attachments(), attachmentsFromPolicies
+	case !errors.Is(err, policyset.ErrNoPolicies):
+		return nil, "", err
+	}
+	if source != attachmentsAssumed {
+		for id, ps := range attached {
+			if i, ok := index[id]; ok {
+				nodes[i].Attached = ps
+			}
+		}
+		for i := range nodes {
+			if nodes[i].Attached == nil {
+				nodes[i].Attached = []string{} // known: nothing attached
+			}
+		}
+	}
+	return nodes, source, nil
+}
+
+// printPlan prints the plan for a person: each policy, its targets, what
+// it denies or allows and its size; where a quota stopped it; the
+// exceptions.
+func printPlan(w io.Writer, runID string, run *storedRun, p *scpplan.Plan, source string) {
+	root := p.Root
+	name := root.Name
+	if name == "" {
+		name = root.ID
+	}
+	fmt.Fprintf(w, "SCP plan for %s (%s, %s) and everything under it\n%s\n", printable(name), printable(root.ID), root.Type, printable(root.Path))
+	fmt.Fprintf(w, "Run %s, unused means not accessed for %d days; strategy %s.\n", runID, run.unusedDays, p.Strategy)
+	fmt.Fprintf(w, "Attachments: %s. The organization holds %d SCP(s) before the plan.\n", source, p.ExistingPolicies)
+	if run.managementAccountID != "" {
+		fmt.Fprintf(w, "The management account %s is never a target: SCPs do not apply to it.\n", run.managementAccountID)
+	}
+	fmt.Fprintln(w)
+	if len(p.Policies) == 0 {
+		fmt.Fprintln(w, "Nothing to plan: no service is unused everywhere under any entity with a report.")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "POLICY\tTARGETS\tSERVICES\tSIZE")
+		for _, pol := range p.Policies {
+			targets := strings.Join(pol.Targets, ", ")
+			if len(pol.Targets) > 3 {
+				targets = strings.Join(pol.Targets[:3], ", ") + fmt.Sprintf(" and %d more", len(pol.Targets)-3)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", pol.Name, targets, len(pol.Services), len(pol.Content))
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "\n%d policies, %d attachments.\n", len(p.Policies), attachments(p))
+		for _, pol := range p.Policies {
+			verb := "denies"
+			if pol.Strategy == scpplan.Allow {
+				verb = "allows (with the never-deny list)"
+			}
+			fmt.Fprintf(w, "\n%s %s: %s\n", pol.Name, verb, strings.Join(pol.Services, ", "))
+			if len(pol.Replaces) > 0 {
+				fmt.Fprintf(w, "  replaces %s at each target: detach it once every allow-list there is attached\n", strings.Join(pol.Replaces, ", "))
+			}
+		}
+	}
+	if len(p.Stopped) > 0 {
+		fmt.Fprintf(w, "\nStopped by a quota at %d place(s):\n", len(p.Stopped))
+		for _, s := range p.Stopped {
+			fmt.Fprintf(w, "  %s (%s): %s\n", s.Target, s.Quota, s.Reason)
+		}
+	}
+	if len(p.Applied) > 0 {
+		fmt.Fprintln(w, "\nExceptions applied:")
+		for _, e := range p.Applied {
+			until := ""
+			if e.Expires != "" {
+				until = ", until " + e.Expires
+			}
+			fmt.Fprintf(w, "  %s keeps %s (%s%s)\n", e.EntityID, e.Service, e.Reason, until)
+		}
+	}
+	if len(p.Expired) > 0 {
+		fmt.Fprintln(w, "\nExceptions expired, not applied:")
+		for _, e := range p.Expired {
+			fmt.Fprintf(w, "  %s kept %s until %s (%s)\n", e.EntityID, e.Service, e.Expires, e.Reason)
+		}
+	}
+	fmt.Fprintln(w, "\nWrite it with --format json|terraform|cloudformation|cli, or --out-dir DIR for one file per policy.")
+	printCaveats(w)
+}
+
+func attachments(p *scpplan.Plan) int {
+	n := 0
+	for _, pol := range p.Policies {
+		n += len(pol.Targets)
+	}
+	return n
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/orgaudit/orgaudit/internal/scpplan"
+	"github.com/orgaudit/orgaudit/internal/sim"
+)
+
+func TestSCPPlanUsage(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("exceptions:\n  - entity: ou-ex12-none0001\n    services: [{service: s3, reason: x}]\n"), 0o644)
+	base := []string{"scp", "--out", "testdata", "--prefix", ""}
+	tests := []struct {
+		name    string
+		args    []string
+		want    int
+		wantErr string
+	}{
+		{"format without plan", []string{"--format", "json", "ou-ex12-prod0001"}, exitUsage, "need --plan"},
+		{"bad format", []string{"--plan", "--format", "yaml"}, exitUsage, `--format "yaml"`},
+		{"bad strategy", []string{"--plan", "--strategy", "both"}, exitUsage, `--strategy "both"`},
+		{"bad exemption", []string{"--plan", "--exempt-principal", "BreakGlass"}, exitUsage, `--exempt-principal "BreakGlass"`},
+		{"two entities", []string{"--plan", "r-ex12", "ou-ex12-prod0001"}, exitUsage, "at most 1 argument"},
+		{"missing exceptions file", []string{"--plan", "--exceptions", "nope.yaml"}, exitUsage, "nope.yaml"},
+		{"unknown entity in exceptions", []string{"--plan", "--exceptions", bad}, exitFailure, `"ou-ex12-none0001"`},
+		{"unknown entity", []string{"--plan", "ou-ex12-none0001"}, exitFailure, `"ou-ex12-none0001"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, append(slices.Clone(base), tc.args...)...)
+			if code != tc.want || !strings.Contains(stderr, tc.wantErr) {
+				t.Errorf("Got(exit, stderr) = %d, %q; want %d and %q", code, stderr, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestSCPPlanOfARun audits the small organization with accounts and their
+// SCPs, then plans on the run in every format: the JSON plan is within the
+// quotas and never targets the management account, and --out-dir writes
+// plan.json and one file per policy.
+func TestSCPPlanOfARun(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org})
+	out := t.TempDir()
+	if code, stdout, stderr := runCLI(t, "run", "--out", out, "--run-id", "p1", "--include-accounts", "--include-policies", "--progress", "none"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	base := []string{"scp", "--out", out, "--prefix", "orgaudit/", "--plan"}
+	code, stdout, stderr := runCLI(t, append(base, "--format", "json", "--exempt-principal", "arn:aws:iam::*:role/BreakGlass")...)
+	if code != exitOK {
+		t.Fatalf("Got(exit) = %d; want 0\n%s", code, stderr)
+	}
+	var p struct {
+		Policies []scpplan.Policy `json:"policies"`
+		Stopped  []scpplan.Stop   `json:"stopped"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &p); err != nil || len(p.Policies) == 0 {
+		t.Fatalf("Got(plan.json) = %v, %d policies\n%s", err, len(p.Policies), stdout)
+	}
+	perTarget := map[string]int{}
+	for _, pol := range p.Policies {
+		if len(pol.Content) > scpplan.MaxPolicySize || !strings.Contains(pol.Content, `"ArnNotLike":{"aws:PrincipalArn":["arn:aws:iam::*:role/BreakGlass"]}`) {
+			t.Errorf("Got(%s) = %d characters %s; want within the quota, with the exemption", pol.Name, len(pol.Content), pol.Content)
+		}
+		for _, tg := range pol.Targets {
+			perTarget[tg]++
+			if tg == org.ManagementAccountID {
+				t.Errorf("Got(%s targets the management account); want never", pol.Name)
+			}
+		}
+	}
+	for tg, n := range perTarget {
+		if have := len(org.PoliciesFor(tg)); n+have > scpplan.MaxPoliciesPerTarget {
+			t.Errorf("Got(%d planned + %d attached at %s); want <= 5", n, have, tg)
+		}
+	}
+	code, stdout, stderr = runCLI(t, base...)
+	if code != exitOK || !strings.Contains(stdout, "Attachments: the run's per-policy reports") || !strings.Contains(stdout, "POLICY") ||
+		!strings.Contains(stdout, "The management account "+org.ManagementAccountID+" is never a target") {
+		t.Errorf("Got(plan summary) = %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, format := range scpplan.Formats {
+		dir := filepath.Join(t.TempDir(), format)
+		code, _, stderr := runCLI(t, append(base, "--strategy", "allow", "--format", format, "--out-dir", dir)...)
+		if code != exitOK {
+			t.Fatalf("Got(--out-dir %s) = %d\n%s", format, code, stderr)
+		}
+		entries, _ := os.ReadDir(dir)
+		b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+		var idx struct{ Policies []scpplan.Policy }
+		if err != nil || json.Unmarshal(b, &idx) != nil || len(idx.Policies) == 0 {
+			t.Fatalf("Got(%s/plan.json) = %v", format, err)
+		}
+		extra := 1
+		if format == scpplan.FormatCLI {
+			extra = 2 // detach-replaced.sh
+		}
+		if len(entries) != len(idx.Policies)+extra {
+			t.Errorf("Got(%d files in %s); want plan.json and one per policy (%d)", len(entries), dir, len(idx.Policies))
+		}
+	}
+}
