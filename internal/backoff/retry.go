@@ -11,7 +11,7 @@ import (
 
 // throttleCodes are the error codes AWS services answer when a caller is
 // over its request rate: IAM says Throttling (HTTP 400), Organizations
-// TooManyRequestsException (HTTP 429).
+// TooManyRequestsException (also HTTP 400, as botocore's retry table has it).
 var throttleCodes = map[string]bool{
 	"Throttling":                true,
 	"ThrottlingException":       true,

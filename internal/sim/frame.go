@@ -91,7 +91,7 @@ var (
 		failBadSignature:   {400, "InvalidSignatureException", sigMismatch},
 		failSkew:           {400, "InvalidSignatureException", ""},
 		failPresignExpired: {400, "InvalidSignatureException", "Request has expired"},
-		failThrottled:      {429, "TooManyRequestsException", "You have sent too many requests in too short a period of time. The quota helps protect against denial-of-service attacks. Try again later."},
+		failThrottled:      {400, "TooManyRequestsException", "You have sent too many requests in too short a period of time. The quota helps protect against denial-of-service attacks. Try again later."},
 		failInternal:       {500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."},
 		failUnavailable:    {503, "ServiceUnavailable", "Service is unavailable. Please try again later."},
 		failTooLarge:       {413, "RequestEntityTooLargeException", "Request body too large"},
@@ -388,7 +388,10 @@ func (s *Simulator) authenticate(r *http.Request, sig sigInput, x *exchange) (wi
 	switch {
 	case sig.presigned && now.After(t.Add(time.Duration(sig.expires)*time.Second)):
 		return wire.Caller{}, failPresignExpired, ""
-	case t.After(now.Add(maxClockSkew)) || (!sig.presigned && t.Before(now.Add(-maxClockSkew))):
+	case t.After(now.Add(maxClockSkew)):
+		return wire.Caller{}, failSkew, "Signature not yet current: " + sig.amzDate + " is still later than " +
+			now.Add(maxClockSkew).Format(amzDateLayout) + " (" + now.Format(amzDateLayout) + " + 15 min.)"
+	case !sig.presigned && t.Before(now.Add(-maxClockSkew)):
 		return wire.Caller{}, failSkew, "Signature expired: " + sig.amzDate + " is now earlier than " +
 			now.Add(-maxClockSkew).Format(amzDateLayout) + " (" + now.Format(amzDateLayout) + " - 15 min.)"
 	}

@@ -417,8 +417,9 @@ func TestThrottling(t *testing.T) {
 	}
 	_, err := org.ListRoots(ctx, &organizations.ListRootsInput{})
 	code, status := apiError(t, err)
-	if code != "TooManyRequestsException" || status != http.StatusTooManyRequests {
-		t.Errorf("Got(second ListRoots()) = %q %d; want %q %d", code, status, "TooManyRequestsException", http.StatusTooManyRequests)
+	// Organizations throttles with HTTP 400, not 429 (botocore's retry table).
+	if code != "TooManyRequestsException" || status != http.StatusBadRequest {
+		t.Errorf("Got(second ListRoots()) = %q %d; want %q %d", code, status, "TooManyRequestsException", http.StatusBadRequest)
 	}
 	var tmr *orgtypes.TooManyRequestsException
 	if !errors.As(err, &tmr) {
@@ -563,5 +564,39 @@ func TestSCPDisabledRoot(t *testing.T) {
 	}
 	if got := len(roots.Roots[0].PolicyTypes); got != 0 {
 		t.Errorf("Got(len(Root.PolicyTypes) with SCPs disabled) = %d; want %d", got, 0)
+	}
+}
+
+// TestEveryPolicyType lists policies of every PolicyType the SDK's model
+// knows: SCPs are there, any other type is an empty list (the calls have no
+// PolicyTypeNotEnabledException), and only a value outside the model is
+// refused.
+func TestEveryPolicyType(t *testing.T) {
+	s, url := startSim(t, sim.Options{})
+	org := s.Org()
+	ctx := testCtx(t)
+	client := organizations.NewFromConfig(awsConfig(url, "test", "test", "", false))
+	for _, pt := range orgtypes.PolicyType("").Values() {
+		all, err := client.ListPolicies(ctx, &organizations.ListPoliciesInput{Filter: pt})
+		if err != nil {
+			t.Errorf("ListPolicies(%s) = %v; want an answer", pt, err)
+			continue
+		}
+		attached, err := client.ListPoliciesForTarget(ctx, &organizations.ListPoliciesForTargetInput{TargetId: aws.String(org.Root.ID), Filter: pt})
+		if err != nil {
+			t.Errorf("ListPoliciesForTarget(root, %s) = %v; want an answer", pt, err)
+			continue
+		}
+		wantAll, wantAttached := 0, 0
+		if pt == orgtypes.PolicyTypeServiceControlPolicy {
+			wantAll, wantAttached = len(org.Policies), len(org.Attachments[org.Root.ID])
+		}
+		if len(all.Policies) != wantAll || len(attached.Policies) != wantAttached {
+			t.Errorf("Got(%s policies, on the root) = %d, %d; want %d, %d", pt, len(all.Policies), len(attached.Policies), wantAll, wantAttached)
+		}
+	}
+	_, err := client.ListPolicies(ctx, &organizations.ListPoliciesInput{Filter: "NO_SUCH_POLICY"})
+	if code, status := apiError(t, err); code != "InvalidInputException" || status != http.StatusBadRequest {
+		t.Errorf("Got(ListPolicies(NO_SUCH_POLICY)) = %q %d; want InvalidInputException 400", code, status)
 	}
 }
