@@ -32,10 +32,16 @@ var (
 )
 
 // Policy types the API knows; only SCPs exist in the simulated org.
+// policyTypes are the PolicyType values of the Organizations API (botocore's
+// model and the Go SDK's, 2026). ListPolicies and ListPoliciesForTarget take
+// any of them: the model gives these calls no PolicyTypeNotEnabledException,
+// and a type the organization does not use simply has no policies.
 var policyTypes = map[string]bool{
 	scpType: true, "RESOURCE_CONTROL_POLICY": true, "TAG_POLICY": true, "BACKUP_POLICY": true,
 	"AISERVICES_OPT_OUT_POLICY": true, "CHATBOT_POLICY": true, "DECLARATIVE_POLICY_EC2": true,
-	"SECURITYHUB_POLICY": true,
+	"SECURITYHUB_POLICY": true, "INSPECTOR_POLICY": true, "UPGRADE_ROLLOUT_POLICY": true,
+	"BEDROCK_POLICY": true, "S3_POLICY": true, "NETWORK_SECURITY_DIRECTOR_POLICY": true,
+	"GUARDDUTY_POLICY": true,
 }
 
 type orgInput struct {
