@@ -178,6 +178,11 @@ func ValidEntityPath(p string) error {
 	if !entityPathRE.MatchString(p) {
 		return fmt.Errorf("%q does not match %s", p, entityPathRE)
 	}
+	if strings.HasSuffix(p, "/") {
+		// IAM accepts it, and its report job then fails with
+		// INVALID_ORGANIZATIONS_ENTITY_PATH.
+		return fmt.Errorf("%q ends with a slash: an entity path ends with the entity's id", p)
+	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == "" {
 			return fmt.Errorf("%q has an empty segment", p)

@@ -75,6 +75,7 @@ func TestParseInvalid(t *testing.T) {
 		{"entityPaths bad", `{"entityPaths":["o-abc/r-ab12"]}`, "e", "entityPaths[0]"},
 		{"entityPaths uppercase", `{"entityPaths":["` + ou1 + `","o-ABCDEFGHIJ/r-ab12/ou-ab12-11111111"]}`, "e", "entityPaths[1]"},
 		{"entityPaths empty segment", `{"entityPaths":["o-abcdefghij/r-ab12//ou-ab12-1111"]}`, "e", "entityPaths[0]"},
+		{"entityPaths trailing slash", `{"entityPaths":["o-abcdefghij/r-ab12/ou-ab12-11111111","o-abcdefghij/r-ab12/"]}`, "e", "entityPaths[1]"},
 		{"entityPaths duplicate", `{"entityPaths":["` + ou1 + `","` + ou1 + `"]}`, "e", "entityPaths[1]"},
 		{"includeAccounts string", `{"includeAccounts":"true"}`, "e", "includeAccounts"},
 		{"includePolicies number", `{"includePolicies":1}`, "e", "includePolicies"},
@@ -139,5 +140,14 @@ func TestParseEntityPathsBound(t *testing.T) {
 		if !errors.As(err, &inv) || inv.Field != "entityPaths" || !strings.Contains(inv.Message, fmt.Sprint(MaxEntityPaths)) {
 			t.Errorf("Got(Parse(%d paths)) = %v; want InvalidInput on entityPaths naming the bound %d", tt.n, err, MaxEntityPaths)
 		}
+	}
+}
+
+// TestTrailingSlashNamed: IAM accepts a path ending in a slash and fails
+// its job later, so the input refuses it up front and quotes it.
+func TestTrailingSlashNamed(t *testing.T) {
+	_, err := Parse([]byte(`{"entityPaths":["o-abcdefghij/r-ab12/ou-ab12-11111111/"]}`), "e", config.Default())
+	if err == nil || !strings.Contains(err.Error(), `"o-abcdefghij/r-ab12/ou-ab12-11111111/" ends with a slash`) {
+		t.Errorf("Got(Parse(trailing slash)) = %v; want an error quoting the path and saying it ends with a slash", err)
 	}
 }
