@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -236,4 +238,80 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// recorder keeps the last raw answer the SDK received.
+type recorder struct {
+	mu     sync.Mutex
+	header http.Header
+	body   []byte
+}
+
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	r.mu.Lock()
+	r.header, r.body = resp.Header.Clone(), b
+	r.mu.Unlock()
+	return resp, nil
+}
+
+// TestS3AnswersAsS3 pins three details of S3's answers: GetObject returns
+// the object's metadata, not the PutObject request's headers; NoSuchKey
+// names the Key and the Resource and carries the RequestId; LastModified
+// has a fixed millisecond precision.
+func TestS3AnswersAsS3(t *testing.T) {
+	_, url := startSim(t, sim.Options{Buckets: []string{"reports"}})
+	ctx := testCtx(t)
+	rec := &recorder{}
+	cfg := awsConfig(url, "test", "test", "", false)
+	cfg.HTTPClient = rec
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("reports"), Key: aws.String("a/b.json"),
+		Body: strings.NewReader(`{}`), ContentType: aws.String("application/json"), Metadata: map[string]string{"run": "r1"}}); err != nil {
+		t.Fatalf("PutObject() = %v", err)
+	}
+	get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String("a/b.json")})
+	if err != nil {
+		t.Fatalf("GetObject() = %v", err)
+	}
+	get.Body.Close()
+	for k := range rec.header {
+		switch k {
+		case "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token", "X-Amz-User-Agent", "X-Amz-Sdk-Checksum-Algorithm",
+			"X-Amz-Checksum-Crc32", "X-Amz-Checksum-Crc64nvme", "X-Amz-Decoded-Content-Length", "X-Amz-Trailer":
+			t.Errorf("Got(GetObject header %s: %s); want no request header of the PutObject echoed", k, rec.header.Get(k))
+		}
+	}
+	if aws.ToString(get.ContentType) != "application/json" || get.Metadata["run"] != "r1" {
+		t.Errorf("Got(GetObject) = %q %v; want application/json and the run metadata", aws.ToString(get.ContentType), get.Metadata)
+	}
+
+	_, err = client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String("a/missing.json")})
+	var e struct {
+		Code, Message, Key, Resource, RequestId string
+	}
+	if err == nil || xml.Unmarshal(rec.body, &e) != nil {
+		t.Fatalf("Got(GetObject(missing)) = %v, body %s; want a NoSuchKey document", err, rec.body)
+	}
+	if e.Code != "NoSuchKey" || e.Key != "a/missing.json" || e.Resource != "/reports/a/missing.json" || e.RequestId == "" || e.Message == "" ||
+		e.RequestId != rec.header.Get("X-Amz-Request-Id") {
+		t.Errorf("Got(NoSuchKey) = %+v (header id %q); want Key, Resource /reports/a/missing.json and the answer's RequestId", e, rec.header.Get("X-Amz-Request-Id"))
+	}
+
+	if _, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("reports")}); err != nil {
+		t.Fatalf("ListObjectsV2() = %v", err)
+	}
+	m := regexp.MustCompile(`<LastModified>([^<]*)</LastModified>`).FindSubmatch(rec.body)
+	if m == nil || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).Match(m[1]) {
+		t.Errorf("Got(LastModified in %s); want YYYY-MM-DDTHH:MM:SS.mmmZ", rec.body)
+	}
 }
