@@ -34,7 +34,7 @@ func (d *demoFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&d.accounts, "demo-accounts", 300, "with --demo: accounts in the simulated organization")
 	fs.IntVar(&d.depth, "demo-depth", 4, "with --demo: OU levels under the root (1..5)")
 	fs.Int64Var(&d.seed, "demo-seed", 7, "with --demo: seed of the simulated organization")
-	fs.Float64Var(&d.timeScale, "demo-time-scale", 0.02, "with --demo: factor on IAM's realistic 1-8 s job latency")
+	fs.Float64Var(&d.timeScale, "demo-time-scale", 0.02, "with --demo: factor on IAM's realistic job latency (about 2-11 s)")
 	fs.Float64Var(&d.iamTPS, "demo-iam-tps", 50, "with --demo: IAM requests per second before throttling")
 	fs.Float64Var(&d.orgTPS, "demo-org-tps", 50, "with --demo: Organizations requests per second before throttling")
 }

@@ -30,6 +30,7 @@ type simFlags struct {
 	asOf              string
 	timeScale         float64
 	maxJobs           int
+	jobOwner          string
 	iamTPS, orgTPS    float64
 	errorRate         float64
 	resetRate         float64
@@ -89,8 +90,9 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&f.depth, "depth", 4, "generated organization: OU levels under the root (1..5)")
 	fs.Int64Var(&f.seed, "seed", 1, "generated organization and fault injection: seed")
 	fs.StringVar(&f.asOf, "as-of", "", "generated organization: last day of its activity, YYYY-MM-DD (default: today, UTC)")
-	fs.Float64Var(&f.timeScale, "time-scale", 1, "factor on IAM's realistic 1-8 s report job latency (0.01 for fast tests)")
-	fs.IntVar(&f.maxJobs, "max-jobs", 1, "report jobs one account may have in progress before ReportGenerationLimitExceeded")
+	fs.Float64Var(&f.timeScale, "time-scale", 1, "factor on IAM's realistic report job latency, about 2-11 s (0.01 for fast tests)")
+	fs.IntVar(&f.maxJobs, "max-jobs", 1, "report jobs one account may have in progress, across callers, before ReportGenerationLimitExceeded")
+	fs.StringVar(&f.jobOwner, "job-owner", iamreports.OwnerPrincipal, "who may read a report job: principal (the IAM user or role session ARN that created it) or session (only the credentials that created it)")
 	fs.Float64Var(&f.iamTPS, "iam-tps", 0, "IAM requests per second before Throttling (0: unlimited)")
 	fs.Float64Var(&f.orgTPS, "org-tps", 0, "Organizations requests per second before TooManyRequestsException (0: unlimited)")
 	fs.Float64Var(&f.errorRate, "error-rate", 0, "fraction of requests answered with an injected 500 or 503 (0..1)")
@@ -169,6 +171,8 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 		return sim.Options{}, 0, fmt.Errorf("--time-scale %v: want a positive factor", f.timeScale)
 	case f.maxJobs < 1:
 		return sim.Options{}, 0, fmt.Errorf("--max-jobs %d: want at least 1", f.maxJobs)
+	case f.jobOwner != iamreports.OwnerPrincipal && f.jobOwner != iamreports.OwnerSession:
+		return sim.Options{}, 0, fmt.Errorf("--job-owner %q: want %s or %s", f.jobOwner, iamreports.OwnerPrincipal, iamreports.OwnerSession)
 	case f.iamTPS < 0 || f.orgTPS < 0:
 		return sim.Options{}, 0, errors.New("--iam-tps and --org-tps must not be negative")
 	case f.orgFile != "" && len(f.generatorFlagsSet) > 0:
@@ -202,6 +206,7 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 		IAM: iamreports.Options{
 			TimeScale:     f.timeScale,
 			MaxJobs:       f.maxJobs,
+			JobOwner:      f.jobOwner,
 			FailRate:      f.failJobs,
 			FailEntities:  f.failEntities,
 			StuckEntities: f.stuckEntities,

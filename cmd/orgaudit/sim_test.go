@@ -151,6 +151,7 @@ func TestSimCommandRefusesBadFlags(t *testing.T) {
 		{"fail jobs", []string{"--fail-jobs", "-0.1"}, "--fail-jobs"},
 		{"time scale", []string{"--time-scale", "0"}, "--time-scale"},
 		{"max jobs", []string{"--max-jobs", "0"}, "--max-jobs"},
+		{"job owner", []string{"--job-owner", "role"}, `--job-owner "role": want principal or session`},
 		{"negative tps", []string{"--iam-tps", "-1"}, "--iam-tps"},
 		{"listen", []string{"--listen", "4566"}, "--listen"},
 		{"bucket name", []string{"--bucket", "Bad_Bucket"}, "Bad_Bucket"},
@@ -207,12 +208,14 @@ func Example_simHelp() {
 	//     	fraction of report jobs that end FAILED (0..1)
 	//   -iam-tps float
 	//     	IAM requests per second before Throttling (0: unlimited)
+	//   -job-owner string
+	//     	who may read a report job: principal (the IAM user or role session ARN that created it) or session (only the credentials that created it) (default "principal")
 	//   -listen string
 	//     	address to listen on, host:port (port 0 picks a free one) (default "127.0.0.1:4566")
 	//   -log-level string
 	//     	request log on stderr: debug, info (one line per request), warn, error (default "info")
 	//   -max-jobs int
-	//     	report jobs one account may have in progress before ReportGenerationLimitExceeded (default 1)
+	//     	report jobs one account may have in progress, across callers, before ReportGenerationLimitExceeded (default 1)
 	//   -org string
 	//     	organization file to serve (JSON, see testdata/); default: generate one
 	//   -org-tps float
@@ -228,7 +231,7 @@ func Example_simHelp() {
 	//   -stuck-entity value
 	//     	entity id or path whose report jobs never leave IN_PROGRESS (repeatable)
 	//   -time-scale float
-	//     	factor on IAM's realistic 1-8 s report job latency (0.01 for fast tests) (default 1)
+	//     	factor on IAM's realistic report job latency, about 2-11 s (0.01 for fast tests) (default 1)
 	//
 	// Examples:
 	//   orgaudit sim

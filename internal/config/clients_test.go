@@ -23,6 +23,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
 	"github.com/orgaudit/orgaudit/internal/sim"
+	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
 )
 
 // requestLog collects the simulator's one record per request.
@@ -68,7 +69,10 @@ func TestClientsSignAsAWSVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reqs requestLog
-	s, err := sim.New(sim.Options{Org: org, Buckets: []string{"audit"}, Logger: slog.New(slog.NewJSONHandler(&reqs, nil))})
+	// Each case generates a report as another caller while the last case's
+	// job may still run: room for all of them at once.
+	s, err := sim.New(sim.Options{Org: org, Buckets: []string{"audit"}, IAM: iamreports.Options{MaxJobs: 10},
+		Logger: slog.New(slog.NewJSONHandler(&reqs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ const (
 	stackName = "orgaudit"
 	// testBucket is the bucket the stack "creates" (BucketName empty).
 	testBucket = "orgaudit-e2e-audit"
-	// simTimeScale makes the simulator's 1-8 s report jobs take 10-80 ms.
+	// simTimeScale makes the simulator's report jobs (about 2-11 s) take 20-110 ms.
 	simTimeScale = "0.01"
 	// waitMillis replaces the Wait state's waitSeconds, and retryMillis
 	// every Retry interval: the loop and the retries run as defined, only

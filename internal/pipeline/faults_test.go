@@ -105,8 +105,8 @@ func TestFailedJob(t *testing.T) {
 
 // TestJobOfAnotherPrincipal: a step that runs as another principal than
 // the one that started a job gets NoSuchEntity for it; it starts the job
-// again once and, as IAM hands back the same job within a minute, records
-// NoSuchEntity for that entity while the rest of the run completes.
+// again once and, as IAM reuses a job only for the same caller, gets a job
+// of its own, which it reads: the run completes.
 func TestJobOfAnotherPrincipal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -130,7 +130,7 @@ func TestJobOfAnotherPrincipal(t *testing.T) {
 	}
 	first := m.Entities[0]
 	st = e.drive(ctx, pB, st)
-	o := e.verify(ctx, st.RunID, expectScope(e.org, false, false), map[scopeKey]string{{first.ID, ""}: accessreport.CodeNoSuchEntity})
+	o := e.verify(ctx, st.RunID, expectScope(e.org, false, false), nil)
 	for _, ent := range o.manifest.Entities {
 		if ent.ID == first.ID && ent.Attempts != 2 {
 			t.Errorf("Got(attempts for %s) = %d; want 2 (one retry)", ent.ID, ent.Attempts)
@@ -579,4 +579,34 @@ func TestOrphanPartEmptied(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.verify(ctx, "orphan", expectScope(e.org, false, false), nil) // counts every row of every part
+}
+
+// TestReportRoleWithoutOrganizationsAccess: IAM accepts the jobs of a
+// caller who may not read the organization and fails them with
+// ORGANIZATIONS_REPORT_ACCESS_DENIED; every entity is reported failed with
+// that code, the run ends.
+func TestReportRoleWithoutOrganizationsAccess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) {
+		o.Credentials = []sim.Credential{{AccessKeyID: "AKIANOORGS", SecretAccessKey: "s3cret",
+			ARN: "arn:aws:iam::" + o.Org.ManagementAccountID + ":user/reports", NoOrganizationsAccess: true}}
+	}})
+	denied, _ := e.pipeline(e.cfg, "AKIANOORGS", "s3cret")
+	p := New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: denied.reports.API, Store: e.store, Now: e.p.now, Logger: e.p.log})
+	p.tune = e.p.tune
+	e.p = p
+	ctx := testCtx(t)
+	st := e.run(ctx, `{}`, "no-org-access")
+	scope := expectScope(e.org, false, false)
+	failed := map[scopeKey]string{}
+	for k := range scope {
+		failed[k] = "ORGANIZATIONS_REPORT_ACCESS_DENIED"
+	}
+	if st.Failed != len(scope) {
+		t.Errorf("Got(state) = %+v; want all %d failed", st, len(scope))
+	}
+	o := e.verify(ctx, "no-org-access", scope, failed)
+	if o.summary.Status != reportdoc.RunFailed {
+		t.Errorf("Got(status) = %s; want FAILED", o.summary.Status)
+	}
 }

@@ -305,7 +305,7 @@ func (r *runner) lostJob(i int, err error) {
 }
 
 // stuckJob handles a job still IN_PROGRESS long after any job should
-// have finished (IAM's take 1–8 s): it is started again once, then the
+// have finished (IAM's take about 2–11 s): it is started again once, then the
 // entity fails, so a run always ends.
 func (r *runner) stuckJob(i int) {
 	e := &r.m.Entities[i]

@@ -57,7 +57,7 @@ func newCredStore(org *orgmodel.Org, extra []Credential) (*credStore, error) {
 		}
 		cs.keys[c.AccessKeyID] = &principal{
 			secret: c.SecretAccessKey,
-			caller: wire.Caller{AccessKeyID: c.AccessKeyID, Account: m[1], ARN: c.ARN, UserID: userID},
+			caller: wire.Caller{AccessKeyID: c.AccessKeyID, Account: m[1], ARN: c.ARN, UserID: userID, NoOrganizationsAccess: c.NoOrganizationsAccess},
 		}
 	}
 	return cs, nil

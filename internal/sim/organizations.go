@@ -91,7 +91,7 @@ func (s *Simulator) serveOrganizations(w http.ResponseWriter, r *http.Request, x
 		wire.WriteJSONError(w, r, http.StatusBadRequest, "AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
 		return
 	}
-	if caller.Account != s.org.ManagementAccountID && op != "DescribeOrganization" {
+	if caller.NoOrganizationsAccess || (caller.Account != s.org.ManagementAccountID && op != "DescribeOrganization") {
 		wire.WriteJSONError(w, r, http.StatusBadRequest, "AccessDeniedException", "You don't have permissions to access this resource.")
 		return
 	}

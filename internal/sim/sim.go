@@ -73,6 +73,11 @@ type Credential struct {
 	AccessKeyID     string `json:"accessKeyId"`
 	SecretAccessKey string `json:"secretAccessKey"`
 	ARN             string `json:"arn"`
+	// NoOrganizationsAccess leaves the principal without Organizations
+	// permissions: its Organizations calls are AccessDeniedException and,
+	// as IAM checks them while a report job runs, its report jobs end
+	// FAILED with ORGANIZATIONS_REPORT_ACCESS_DENIED.
+	NoOrganizationsAccess bool `json:"noOrganizationsAccess,omitempty"`
 }
 
 // Simulator serves the simulated AWS endpoints of one organization.

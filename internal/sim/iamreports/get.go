@@ -217,9 +217,9 @@ func (s *Service) get(caller wire.Caller, form url.Values) (any, error) {
 	s.mu.Lock()
 	j, ok := s.jobs[id]
 	s.mu.Unlock()
-	// A job of another principal is reported as missing, not forbidden, as
-	// IAM does: even another session of the same role cannot read it.
-	if !ok || j.arn != caller.ARN {
+	// A job of another owner (principal, or session under OwnerSession) is
+	// reported as missing, not forbidden, as IAM does.
+	if !ok || j.owner != s.owner(caller) {
 		return nil, &apiError{http.StatusNotFound, "NoSuchEntity", fmt.Sprintf("The job with ID %s was not found.", id)}
 	}
 	res := getResult{JobCreationDate: j.created.UTC().Format(jobDateLayout)}
@@ -229,12 +229,8 @@ func (s *Service) get(caller wire.Caller, form url.Values) (any, error) {
 	}
 	res.JobCompletionDate = j.created.Add(j.duration).UTC().Format(jobDateLayout)
 	if res.JobStatus == StatusFailed {
-		res.ErrorDetails = &errorDetails{Code: failedCode, Message: failedMessage}
+		res.ErrorDetails = j.failure
 		return res, nil
-	}
-	j.once.Do(func() { j.report, j.err = s.org.AccessReport(j.path, j.policyID) })
-	if j.err != nil {
-		return nil, j.err // the input was checked at creation; the org is read-only
 	}
 	services := j.sortedBy(sortKey)
 	offset := 0
@@ -308,8 +304,11 @@ func (s *Service) mac(payload string) string {
 	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
+// A marker IAM cannot decode is a ValidationError; one it decodes that
+// belongs to another job or sort key is InvalidInput. The page size may
+// change from page to page.
 func (s *Service) parseMarker(marker, id, sortKey string, total int) (int, error) {
-	bad := &apiError{http.StatusBadRequest, "InvalidInput", "Invalid value for parameter Marker."}
+	bad := &apiError{http.StatusBadRequest, "ValidationError", "Invalid Marker."}
 	raw, err := base64.RawURLEncoding.DecodeString(marker)
 	if err != nil {
 		return 0, bad
@@ -323,7 +322,7 @@ func (s *Service) parseMarker(marker, id, sortKey string, total int) (int, error
 		return 0, bad
 	}
 	if parts[0] != id || parts[1] != sortKey {
-		return 0, &apiError{http.StatusBadRequest, "InvalidInput", "The Marker does not belong to this job and sort key."}
+		return 0, &apiError{http.StatusBadRequest, "InvalidInput", "The marker passed in the request was invalid."}
 	}
 	offset, err := strconv.Atoi(parts[2])
 	if err != nil || offset < 0 || offset >= total {

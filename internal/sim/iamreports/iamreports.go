@@ -4,21 +4,37 @@
 // limit, reuse of a recent identical job, job ownership, short pages and
 // injected job failures. The report content comes from orgmodel.
 //
-// Answers, where IAM's documentation leaves room:
+// Answers, as IAM gave them when captured or, where no capture says, as
+// IAM's documentation and API model suggest:
+//   - Input that breaks the API model's constraints is ValidationError
+//     (400), every violation in one message: a missing EntityPath or JobId,
+//     an EntityPath outside 19..427 characters or not starting with
+//     o-<org>/r-<root>, an OrganizationsPolicyId (empty included) not
+//     matching p-<id>, a JobId not 36 long, MaxItems outside 1..1000, an
+//     unknown SortKey, a Marker that cannot be decoded ("Invalid Marker.").
+//     A Marker of another job or sort key is InvalidInput.
 //   - Only principals of the management account may generate reports;
-//     others get AccessDenied (403).
-//   - A malformed entity path or policy id is InvalidInput (400); one that
-//     names nothing is NoSuchEntity (404); constraint violations of the
-//     API shapes (missing EntityPath or JobId, a JobId not 36 long,
-//     MaxItems outside 1..1000, an unknown SortKey) are ValidationError
-//     (400); too many running jobs for the caller's account is
-//     ReportGenerationLimitExceeded (409). An altered marker, or one from
-//     another job or sort key, is InvalidInput.
-//   - An identical request (caller account, path, policy id) within 60 s of
-//     a job's creation returns that job's id, running or not, even to
-//     another principal of the account, who still cannot read it: a job is
-//     readable only by the ARN that created it (NoSuchEntity otherwise).
-//   - FAILED jobs carry ErrorDetails with code ServiceFailure.
+//     others get AccessDenied (403), as does a path in another
+//     organization.
+//   - A well-formed path to nothing (an unknown OU or account, a trailing
+//     slash), an unknown policy id, or a caller without Organizations
+//     permissions is accepted: the job ends FAILED with
+//     INVALID_ORGANIZATIONS_ENTITY_PATH, INVALID_ORGANIZATIONS_POLICY or
+//     ORGANIZATIONS_REPORT_ACCESS_DENIED. Injected failures end FAILED with
+//     ServiceFailure.
+//   - Too many running jobs for the caller's account, whoever started
+//     them, is ReportGenerationLimitExceeded (409) "Maximum number of
+//     concurrent jobs exceeded".
+//   - An identical request (same owner, path, policy id) within 60 s of a
+//     job's creation returns that job, running, completed or FAILED. The
+//     report is the snapshot taken at creation.
+//   - A job is readable only by its owner (NoSuchEntity otherwise): the
+//     principal, or under Options.JobOwner OwnerSession the credentials,
+//     that created it.
+//   - An IN_PROGRESS answer carries JobStatus, JobCreationDate and
+//     IsTruncated false only; a never-accessed row carries ServiceName,
+//     ServiceNamespace and TotalAuthenticatedEntities 0 (and on iam the
+//     Region us-east-1).
 //   - Sorting by last-authenticated time treats never-accessed services as
 //     the oldest: first ascending, last descending; ties in namespace order.
 package iamreports
@@ -31,6 +47,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +81,29 @@ type Options struct {
 	Now func() time.Time
 	// Latency overrides the modelled job latency (before TimeScale).
 	Latency func(accountsInScope int) time.Duration
+	// JobOwner says who may read a job: OwnerPrincipal (the default) or
+	// OwnerSession.
+	JobOwner string
+}
+
+// Job ownership models. Under OwnerPrincipal a job belongs to the IAM
+// principal (user, or role session ARN) that created it: another access key
+// of the same user reads it, another user gets NoSuchEntity. Under
+// OwnerSession it belongs to the credentials that created it: a role
+// session's temporary access key, so that another session, even of the
+// same role and session name, or a refreshed set of credentials, gets
+// NoSuchEntity.
+const (
+	OwnerPrincipal = "principal"
+	OwnerSession   = "session"
+)
+
+// owner is whom a job of caller belongs to under the ownership model.
+func (s *Service) owner(c wire.Caller) string {
+	if s.opts.JobOwner == OwnerSession {
+		return c.AccessKeyID
+	}
+	return c.ARN
 }
 
 // Stats counts what the service did.
@@ -88,13 +130,9 @@ const (
 // already started.
 const reuseWindow = 60 * time.Second
 
-// Error details of FAILED jobs. IAM documents only that ErrorDetails
-// carries a code and a message; ServiceFailure is IAM's code for its own
-// failures.
-const (
-	failedCode    = "ServiceFailure"
-	failedMessage = "The service last accessed report could not be generated. Try again later."
-)
+// injectedFailure is the ErrorDetails of the jobs Options.FailRate and
+// Options.FailEntities fail: IAM's code for its own failures.
+var injectedFailure = errorDetails{Code: "ServiceFailure", Message: "The service last accessed report could not be generated. Try again later."}
 
 // Service serves the access-report actions of IAM. It is safe for
 // concurrent use.
@@ -114,17 +152,16 @@ type Service struct {
 type job struct {
 	id       string
 	account  string // caller account
-	arn      string // the only principal that may read the job
+	arn      string // the principal that created the job
+	owner    string // who may read the job: see Service.owner
 	path     string
 	policyID string
 	created  time.Time // Options.Now at creation
 	started  time.Time // wall clock at creation, for the real wait
 	duration time.Duration
-	failed   bool
+	failure  *errorDetails // set: the job ends FAILED with these details
 
-	once   sync.Once
-	report *orgmodel.Report
-	err    error
+	report *orgmodel.Report // computed at creation: the job's snapshot
 	sortMu sync.Mutex
 	sorted map[string][]orgmodel.ServiceAccess
 }
@@ -133,7 +170,7 @@ func (j *job) status(now time.Time) string {
 	switch {
 	case now.Sub(j.started) < j.duration:
 		return StatusInProgress
-	case j.failed:
+	case j.failure != nil:
 		return StatusFailed
 	default:
 		return StatusCompleted
@@ -150,6 +187,9 @@ func New(org *orgmodel.Org, opts Options) *Service {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.JobOwner == "" {
+		opts.JobOwner = OwnerPrincipal
 	}
 	key := sha256.Sum256([]byte("orgaudit iamreports marker " + org.ID))
 	return &Service{
@@ -215,7 +255,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	switch action {
 	case "GenerateOrganizationsAccessReport":
-		result, err = s.generate(caller, r.Form.Get("EntityPath"), r.Form.Has("EntityPath"), r.Form.Get("OrganizationsPolicyId"))
+		result, err = s.generate(caller, r.Form)
 	case "GetOrganizationsAccessReport":
 		result, err = s.get(caller, r.Form)
 	default:
@@ -247,27 +287,98 @@ func orgError(err error) error {
 	return &apiError{http.StatusBadRequest, "InvalidInput", oe.Message}
 }
 
-func (s *Service) generate(caller wire.Caller, path string, hasPath bool, policyID string) (any, error) {
+// IAM's input constraints of GenerateOrganizationsAccessReport, from the API
+// model. The path pattern is not anchored at the end: IAM accepts any
+// suffix after a well-formed root segment, a trailing slash included, and
+// fails the job instead.
+var (
+	entityPathPattern = regexp.MustCompile(`^o-[0-9a-z]{10,32}/r-[0-9a-z]{4,32}[0-9a-z-/]*`)
+	policyIDPattern   = regexp.MustCompile(`^p-[0-9a-zA-Z_]{8,128}$`)
+)
+
+const (
+	entityPathPatternText = `^o-[0-9a-z]{10,32}\/r-[0-9a-z]{4,32}[0-9a-z-\/]*`
+	policyIDPatternText   = `^p-[0-9a-zA-Z_]{8,128}$`
+	minEntityPath         = 19
+	maxEntityPath         = 427
+)
+
+// validateGenerate checks the request against the API model's constraints,
+// reporting every violation in one ValidationError as IAM does.
+func validateGenerate(path string, hasPath bool, policyID string, hasPolicy bool) error {
+	if !hasPath {
+		return validationError("Value null at 'entityPath' failed to satisfy constraint: Member must not be null")
+	}
+	var errs []string
+	switch {
+	case len(path) < minEntityPath:
+		errs = append(errs, fmt.Sprintf("Value '%s' at 'entityPath' failed to satisfy constraint: Member must have length greater than or equal to %d", path, minEntityPath))
+	case len(path) > maxEntityPath:
+		errs = append(errs, fmt.Sprintf("Value '%s' at 'entityPath' failed to satisfy constraint: Member must have length less than or equal to %d", path, maxEntityPath))
+	}
+	if !entityPathPattern.MatchString(path) {
+		errs = append(errs, fmt.Sprintf("Value '%s' at 'entityPath' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", path, entityPathPatternText))
+	}
+	// An empty policy id is a value, not an absent one.
+	if hasPolicy && !policyIDPattern.MatchString(policyID) {
+		errs = append(errs, fmt.Sprintf("Value '%s' at 'organizationsPolicyId' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", policyID, policyIDPatternText))
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return validationError(errs[0])
+	default:
+		return &apiError{http.StatusBadRequest, "ValidationError", fmt.Sprintf("%d validation errors detected: %s", len(errs), strings.Join(errs, "; "))}
+	}
+}
+
+// Error details of jobs IAM accepts and then fails, as IAM words them.
+var (
+	failedPath   = errorDetails{Code: "INVALID_ORGANIZATIONS_ENTITY_PATH", Message: "The entity with the specified path does not exist in your organization."}
+	failedPolicy = errorDetails{Code: "INVALID_ORGANIZATIONS_POLICY", Message: "The specified policy does not exist in your organization."}
+	failedAccess = errorDetails{Code: "ORGANIZATIONS_REPORT_ACCESS_DENIED", Message: "You do not have the Organizations permissions required to generate this report."}
+)
+
+func (s *Service) generate(caller wire.Caller, form url.Values) (any, error) {
 	s.mu.Lock()
 	s.stats.GenerateCalls++
 	s.mu.Unlock()
-	if !hasPath {
-		return nil, validationError("Value null at 'entityPath' failed to satisfy constraint: Member must not be null")
+	path, policyID := form.Get("EntityPath"), form.Get("OrganizationsPolicyId")
+	if err := validateGenerate(path, form.Has("EntityPath"), policyID, form.Has("OrganizationsPolicyId")); err != nil {
+		return nil, err
 	}
 	if caller.Account != s.org.ManagementAccountID {
 		return nil, &apiError{http.StatusForbidden, "AccessDenied", fmt.Sprintf(
 			"User: %s is not authorized to perform: iam:GenerateOrganizationsAccessReport: only the management account of the organization can generate Organizations access reports", caller.ARN)}
 	}
-	n, err := s.org.CheckReportInput(path, policyID)
-	if err != nil {
-		return nil, orgError(err)
+	if orgID, _, _ := strings.Cut(path, "/"); orgID != s.org.ID {
+		return nil, &apiError{http.StatusForbidden, "AccessDenied", "The organization ID in the specified entity path is different than your organization ID."}
 	}
-	inScope := s.org.CountAccountsUnder(n.ID)
+	if s.org.SCPDisabled {
+		return nil, &apiError{http.StatusBadRequest, "InvalidInput", "Service control policies are not enabled for the organization root."}
+	}
+	// What IAM finds out only while the job runs ends it FAILED: an
+	// entity or policy that does not exist, or a caller who may not read
+	// the organization. The report itself is the snapshot of now.
+	var failure *errorDetails
+	var report *orgmodel.Report
+	n, err := s.org.ResolvePath(path)
+	switch {
+	case err != nil:
+		failure = &failedPath
+	case caller.NoOrganizationsAccess:
+		failure = &failedAccess
+	default:
+		if report, err = s.org.AccessReport(path, policyID); err != nil {
+			failure = &failedPolicy // the path resolved, so the policy is what is missing
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now, wall := s.opts.Now(), time.Now()
-	key := caller.Account + "\x00" + path + "\x00" + policyID
+	key := s.owner(caller) + "\x00" + path + "\x00" + policyID
 	if j, ok := s.recent[key]; ok && now.Sub(j.created) < reuseWindow {
 		return generateResult{JobID: j.id}, nil
 	}
@@ -280,18 +391,24 @@ func (s *Service) generate(caller wire.Caller, path string, hasPath bool, policy
 	s.running[caller.Account] = active
 	if len(active) >= s.opts.MaxJobs {
 		s.stats.LimitExceeded++
-		return nil, &apiError{http.StatusConflict, "ReportGenerationLimitExceeded",
-			"The request failed because the maximum number of concurrent requests for this account are already running."}
+		return nil, &apiError{http.StatusConflict, "ReportGenerationLimitExceeded", "Maximum number of concurrent jobs exceeded"}
 	}
 	s.seq++
 	id := jobID(s.seq, caller.Account, path, policyID)
 	j := &job{
-		id: id, account: caller.Account, arn: caller.ARN, path: path, policyID: policyID,
-		created: now, started: wall,
-		duration: s.latency(id, inScope),
-		failed:   s.fails(id, n),
+		id: id, account: caller.Account, arn: caller.ARN, owner: s.owner(caller), path: path, policyID: policyID,
+		created: now, started: wall, report: report, failure: failure,
 	}
-	stuck := names(s.opts.StuckEntities, n)
+	switch {
+	case failure != nil:
+		j.duration = s.scale(failedJobLatency)
+	default:
+		j.duration = s.latency(id, len(report.Services), s.org.CountAccountsUnder(n.ID))
+		if s.fails(id, n) {
+			j.failure = &injectedFailure
+		}
+	}
+	stuck := failure == nil && names(s.opts.StuckEntities, n)
 	if stuck {
 		j.duration = stuckFor
 	}
@@ -327,18 +444,26 @@ func unit(parts ...string) float64 {
 	return float64(binary.BigEndian.Uint64(h.Sum(nil))>>11) / (1 << 53)
 }
 
-// latency is the scaled time a job runs: by default 1 s plus up to 7 s
-// growing with the logarithm of the accounts in scope (8 s at 10,000),
-// with a deterministic jitter of ±5%, clamped to IAM's 1–8 s.
-func (s *Service) latency(id string, accounts int) time.Duration {
-	var d time.Duration
+// latency is the scaled time a job runs. By default it grows with the
+// services the report lists and, less, with the accounts whose data it
+// reads, as IAM's jobs were seen to take: about 2 s for a 3-service policy
+// report, 8 s for the management account (every service, one account) and
+// 11 s for a 455-service OU report; a deterministic jitter of ±5% on top.
+func (s *Service) latency(id string, services, accounts int) time.Duration {
 	if s.opts.Latency != nil {
-		d = s.opts.Latency(accounts)
-	} else {
-		frac := math.Min(1, math.Log10(1+float64(accounts))/4)
-		sec := (1 + 7*frac) * (0.95 + 0.1*unit("latency", id))
-		d = time.Duration(math.Max(1, math.Min(8, sec)) * float64(time.Second))
+		return s.scale(s.opts.Latency(accounts))
 	}
+	svc := math.Min(1, float64(services)/455)
+	acct := math.Min(1, math.Log10(1+float64(accounts))/1.5) // saturates at about 30 accounts
+	sec := (1.6 + svc*(6.4+3*acct)) * (0.95 + 0.1*unit("latency", id))
+	return s.scale(time.Duration(sec * float64(time.Second)))
+}
+
+// failedJobLatency is how long a job IAM accepted for an entity or policy
+// that does not exist runs before it is FAILED.
+const failedJobLatency = time.Second
+
+func (s *Service) scale(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * s.opts.TimeScale)
 }
 

@@ -41,6 +41,12 @@ var testCallers = map[string]wire.Caller{
 	"admin":   {AccessKeyID: "admin", Account: "111111111111", ARN: "arn:aws:iam::111111111111:user/admin", UserID: "AIDAADMIN"},
 	"auditor": {AccessKeyID: "auditor", Account: "111111111111", ARN: "arn:aws:sts::111111111111:assumed-role/orgaudit/other", UserID: "AROAAUDIT:other"},
 	"member":  {AccessKeyID: "member", Account: "444444444444", ARN: "arn:aws:iam::444444444444:user/dev", UserID: "AIDAMEMBER"},
+	"noorgs":  {AccessKeyID: "noorgs", Account: "111111111111", ARN: "arn:aws:iam::111111111111:user/noorgs", UserID: "AIDANOORGS", NoOrganizationsAccess: true},
+	// Another access key of the admin user.
+	"admin2": {AccessKeyID: "admin2", Account: "111111111111", ARN: "arn:aws:iam::111111111111:user/admin", UserID: "AIDAADMIN"},
+	// Two sessions of one role with one session name: same ARN, other keys.
+	"session1": {AccessKeyID: "ASIASESSION1", Account: "111111111111", ARN: "arn:aws:sts::111111111111:assumed-role/orgaudit/orgaudit", UserID: "AROAORGAUDIT:orgaudit"},
+	"session2": {AccessKeyID: "ASIASESSION2", Account: "111111111111", ARN: "arn:aws:sts::111111111111:assumed-role/orgaudit/orgaudit", UserID: "AROAORGAUDIT:orgaudit"},
 }
 
 var credentialRE = regexp.MustCompile(`Credential=([^/]+)/`)
@@ -305,15 +311,35 @@ func TestJobLifecycle(t *testing.T) {
 	}
 }
 
+// TestDefaultLatency pins the latency model to the durations IAM's jobs
+// were seen to take: about 2 s for a policy report of a few services, 8 s
+// for the management account, 11 s for a 455-service OU report.
 func TestDefaultLatency(t *testing.T) {
-	e := newEnv(t, nil, iamreports.Options{MaxJobs: 10})
+	e := newEnv(t, nil, iamreports.Options{MaxJobs: 10}) // time scale 0.01
 	c := e.client("admin")
-	for _, p := range []string{root, payments, mgmt} {
-		before := e.svc.Stats().JobDuration
-		generate(t, c, p, "")
-		d := e.svc.Stats().JobDuration - before
-		if d < 10*time.Millisecond || d > 80*time.Millisecond { // 1..8 s at scale 0.01
-			t.Errorf("Got(latency of %s) = %s; want 10ms..80ms", p, d)
+	big, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: 3, Accounts: 120, Depth: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb := newEnv(t, big, iamreports.Options{MaxJobs: 10})
+	ou := big.ChildOUs(big.Root.ID)[0]
+	tests := []struct {
+		e            *env
+		path, policy string
+		lo, hi       time.Duration // at scale 0.01
+	}{
+		{e, sandbox, "p-sandbox01", 15 * time.Millisecond, 25 * time.Millisecond}, // 4 services
+		{e, mgmt, "", 75 * time.Millisecond, 95 * time.Millisecond},
+		{eb, big.ID + "/" + big.Root.ID + "/" + ou, "", 104 * time.Millisecond, 116 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		if tc.e == eb {
+			c = eb.client("admin")
+		}
+		before := tc.e.svc.Stats().JobDuration
+		generate(t, c, tc.path, tc.policy)
+		if d := tc.e.svc.Stats().JobDuration - before; d < tc.lo || d > tc.hi {
+			t.Errorf("Got(latency of %s %s) = %s; want %s..%s", tc.path, tc.policy, d, tc.lo, tc.hi)
 		}
 	}
 }
@@ -498,6 +524,63 @@ func TestOwnership(t *testing.T) {
 	}
 }
 
+// TestReuseFailedJob: an identical request within 60 s gets the same job
+// even when it FAILED; after that, a new one.
+func TestReuseFailedJob(t *testing.T) {
+	e := newEnv(t, nil, iamreports.Options{MaxJobs: 5, TimeScale: 0.001})
+	c := e.client("admin")
+	path := root + "/ou-ab12-nosuchou"
+	id := generate(t, c, path, "")
+	if out := wait(t, c, id); out.JobStatus != types.JobStatusTypeFailed {
+		t.Fatalf("Got(status) = %s; want FAILED", out.JobStatus)
+	}
+	e.clock.Add(30 * time.Second)
+	if again := generate(t, c, path, ""); again != id {
+		t.Errorf("Got(same request 30 s after a FAILED job) = %s; want the same job %s", again, id)
+	}
+	e.clock.Add(31 * time.Second)
+	if later := generate(t, c, path, ""); later == id {
+		t.Errorf("Got(same request after 61 s) = %s; want a new job", later)
+	}
+}
+
+// TestOwnershipModels: under OwnerPrincipal another key of the same user
+// and another session of the same role read a job; under OwnerSession only
+// the credentials that created it do, and an identical request from other
+// credentials starts a job of its own.
+func TestOwnershipModels(t *testing.T) {
+	tests := []struct {
+		owner   string
+		readers map[string]bool // caller -> may read the creator's job
+	}{
+		{iamreports.OwnerPrincipal, map[string]bool{"admin2": true, "auditor": false}},
+		{iamreports.OwnerSession, map[string]bool{"admin2": false, "auditor": false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.owner, func(t *testing.T) {
+			e := newEnv(t, nil, iamreports.Options{MaxJobs: 5, JobOwner: tc.owner})
+			id := generate(t, e.client("admin"), root, "")
+			wait(t, e.client("admin"), id)
+			for reader, may := range tc.readers {
+				_, err := e.client(reader).GetOrganizationsAccessReport(context.Background(), &iam.GetOrganizationsAccessReportInput{JobId: aws.String(id)})
+				if (err == nil) != may || (err != nil && !errors.As(err, new(*types.NoSuchEntityException))) {
+					t.Errorf("Got(%s reads admin's job) = %v; want readable %v (else NoSuchEntity)", reader, err, may)
+				}
+			}
+			s1 := generate(t, e.client("session1"), sandbox, "")
+			wait(t, e.client("session1"), s1)
+			_, err := e.client("session2").GetOrganizationsAccessReport(context.Background(), &iam.GetOrganizationsAccessReportInput{JobId: aws.String(s1)})
+			if may := tc.owner == iamreports.OwnerPrincipal; (err == nil) != may {
+				t.Errorf("Got(another session of the same role reads the job) = %v; want readable %v", err, may)
+			}
+			s2 := generate(t, e.client("session2"), sandbox, "")
+			if same := s2 == s1; same != (tc.owner == iamreports.OwnerPrincipal) {
+				t.Errorf("Got(identical request of another session) = same job %v; want %v", same, tc.owner == iamreports.OwnerPrincipal)
+			}
+		})
+	}
+}
+
 func TestFailedJobs(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -556,13 +639,11 @@ func TestErrors(t *testing.T) {
 	admin := e.client("admin")
 	id := generate(t, admin, root, "")
 	wait(t, admin, id)
+	other := generate(t, admin, sandbox, "")
+	wait(t, admin, other)
 	ctx := context.Background()
-	gen := func(c *iam.Client, path, policy string) error {
-		in := &iam.GenerateOrganizationsAccessReportInput{EntityPath: aws.String(path)}
-		if policy != "" {
-			in.OrganizationsPolicyId = aws.String(policy)
-		}
-		_, err := c.GenerateOrganizationsAccessReport(ctx, in)
+	gen := func(c *iam.Client, path string, policy *string) error {
+		_, err := c.GenerateOrganizationsAccessReport(ctx, &iam.GenerateOrganizationsAccessReportInput{EntityPath: aws.String(path), OrganizationsPolicyId: policy})
 		return err
 	}
 	get := func(in *iam.GetOrganizationsAccessReportInput) error {
@@ -576,28 +657,36 @@ func TestErrors(t *testing.T) {
 	marker := aws.ToString(first.Marker)
 	tampered := []byte(marker)
 	tampered[len(tampered)/2] ^= 1
+	const (
+		pathLen     = "Value 'bad' at 'entityPath' failed to satisfy constraint: Member must have length greater than or equal to 19"
+		pathPattern = "Value 'bad' at 'entityPath' failed to satisfy constraint: Member must satisfy regular expression pattern: "
+		badMarker   = "The marker passed in the request was invalid."
+	)
 	tests := []struct {
-		name   string
-		err    error
-		code   string
-		status int
+		name    string
+		err     error
+		code    string
+		status  int
+		message []string // parts the message must hold
 	}{
-		{"malformed path", gen(admin, "o-a1b2c3d4e5", ""), "InvalidInput", 400},
-		{"upper-case path", gen(admin, "o-A1B2C3D4E5/r-ab12", ""), "InvalidInput", 400},
-		{"unknown OU", gen(admin, root+"/ou-ab12-nosuchou", ""), "NoSuchEntity", 404},
-		{"wrong parent chain", gen(admin, sandbox+"/444444444444", ""), "NoSuchEntity", 404},
-		{"other organization", gen(admin, "o-zzzzzzzzzz/r-ab12", ""), "NoSuchEntity", 404},
-		{"malformed policy id", gen(admin, root, "p-short"), "InvalidInput", 400},
-		{"unknown policy id", gen(admin, root, "p-nosuchpolicy"), "NoSuchEntity", 404},
-		{"member account", gen(e.client("member"), root, ""), "AccessDenied", 403},
-		{"short job id", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String("abc")}), "ValidationError", 400},
-		{"MaxItems 0", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), MaxItems: aws.Int32(0)}), "ValidationError", 400},
-		{"MaxItems 1001", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), MaxItems: aws.Int32(1001)}), "ValidationError", 400},
-		{"bad sort key", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), SortKey: "BY_NAME"}), "ValidationError", 400},
-		{"tampered marker", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), Marker: aws.String(string(tampered))}), "InvalidInput", 400},
-		{"garbage marker", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), Marker: aws.String("not a marker")}), "InvalidInput", 400},
+		{"path bad", gen(admin, "bad", nil), "ValidationError", 400, []string{"2 validation errors detected: ", pathLen, "; ", pathPattern}},
+		{"path without a root", gen(admin, "o-a1b2c3d4e5/ou-ab12-sandbox1", nil), "ValidationError", 400, []string{"1 validation error detected: ", "regular expression pattern"}},
+		{"upper-case path", gen(admin, "o-A1B2C3D4E5/r-ab12", nil), "ValidationError", 400, nil},
+		{"policy id bad", gen(admin, root, aws.String("bad")), "ValidationError", 400, []string{"Value 'bad' at 'organizationsPolicyId'"}},
+		{"policy id empty", gen(admin, root, aws.String("")), "ValidationError", 400, []string{"Value '' at 'organizationsPolicyId'"}},
+		{"other organization", gen(admin, "o-zzzzzzzzzz/r-ab12", nil), "AccessDenied", 403,
+			[]string{"The organization ID in the specified entity path is different than your organization ID."}},
+		{"member account", gen(e.client("member"), root, nil), "AccessDenied", 403, nil},
+		{"short job id", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String("abc")}), "ValidationError", 400, nil},
+		{"unknown 36-character job id", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String("00000000-0000-4000-8000-000000000000")}), "NoSuchEntity", 404, nil},
+		{"MaxItems 0", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), MaxItems: aws.Int32(0)}), "ValidationError", 400, nil},
+		{"MaxItems 1001", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), MaxItems: aws.Int32(1001)}), "ValidationError", 400, nil},
+		{"bad sort key", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), SortKey: "BY_NAME"}), "ValidationError", 400, nil},
+		{"tampered marker", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), Marker: aws.String(string(tampered))}), "ValidationError", 400, []string{"Invalid Marker."}},
+		{"garbage marker", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), Marker: aws.String("not a marker")}), "ValidationError", 400, []string{"Invalid Marker."}},
 		{"marker of another sort key", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), Marker: aws.String(marker),
-			SortKey: types.SortKeyTypeServiceNamespaceDescending}), "InvalidInput", 400},
+			SortKey: types.SortKeyTypeServiceNamespaceDescending}), "InvalidInput", 400, []string{badMarker}},
+		{"marker of another job", get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(other), Marker: aws.String(marker)}), "InvalidInput", 400, []string{badMarker}},
 	}
 	for _, tc := range tests {
 		if tc.err == nil {
@@ -607,6 +696,66 @@ func TestErrors(t *testing.T) {
 		if code, status := apiErr(t, tc.err); code != tc.code || status != tc.status {
 			t.Errorf("Got(%s) = %s %d; want %s %d", tc.name, code, status, tc.code, tc.status)
 		}
+		var ae smithy.APIError
+		errors.As(tc.err, &ae)
+		for _, part := range tc.message {
+			if !strings.Contains(ae.ErrorMessage(), part) {
+				t.Errorf("Got(%s message) = %q; want it to hold %q", tc.name, ae.ErrorMessage(), part)
+			}
+		}
+	}
+	// The page size may change from one page to the next.
+	if err := get(&iam.GetOrganizationsAccessReportInput{JobId: aws.String(id), Marker: aws.String(marker), MaxItems: aws.Int32(3)}); err != nil {
+		t.Errorf("Got(next page with another MaxItems) = %v; want it", err)
+	}
+}
+
+// TestAcceptedThenFailed: what IAM only finds out while the job runs is
+// accepted and ends FAILED with IAM's code.
+func TestAcceptedThenFailed(t *testing.T) {
+	e := newEnv(t, nil, iamreports.Options{MaxJobs: 10})
+	const (
+		pathCode   = "INVALID_ORGANIZATIONS_ENTITY_PATH"
+		pathMsg    = "The entity with the specified path does not exist in your organization."
+		policyCode = "INVALID_ORGANIZATIONS_POLICY"
+		accessCode = "ORGANIZATIONS_REPORT_ACCESS_DENIED"
+	)
+	tests := []struct {
+		name, caller, path, policy string
+		code, message              string
+	}{
+		{"unknown OU", "admin", root + "/ou-ab12-nosuchou", "", pathCode, pathMsg},
+		{"unknown account", "admin", root + "/123456789012", "", pathCode, pathMsg},
+		{"wrong parent chain", "admin", sandbox + "/444444444444", "", pathCode, pathMsg},
+		{"unknown root", "admin", "o-a1b2c3d4e5/r-zz99", "", pathCode, pathMsg},
+		{"trailing slash", "admin", sandbox + "/", "", pathCode, pathMsg},
+		{"unknown policy id", "admin", root, "p-nosuchpolicy", policyCode, ""},
+		{"caller without Organizations permissions", "noorgs", root, "", accessCode, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.client(tc.caller)
+			out := wait(t, c, generate(t, c, tc.path, tc.policy))
+			if out.JobStatus != types.JobStatusTypeFailed || out.ErrorDetails == nil || aws.ToString(out.ErrorDetails.Code) != tc.code ||
+				aws.ToString(out.ErrorDetails.Message) == "" || (tc.message != "" && aws.ToString(out.ErrorDetails.Message) != tc.message) {
+				t.Errorf("Got(%s) = %s %+v; want FAILED %s %q", tc.path, out.JobStatus, out.ErrorDetails, tc.code, tc.message)
+			}
+			if out.AccessDetails != nil || out.NumberOfServicesAccessible != nil || out.JobCompletionDate == nil {
+				t.Errorf("Got(%s) = %d details, accessible %v, completed %v; want only status, dates and error", tc.path, len(out.AccessDetails), out.NumberOfServicesAccessible, out.JobCompletionDate)
+			}
+		})
+	}
+}
+
+// TestLimitAcrossCallers: the job limit is the account's, whoever started
+// the running job, with IAM's message.
+func TestLimitAcrossCallers(t *testing.T) {
+	e := newEnv(t, nil, iamreports.Options{Latency: func(int) time.Duration { return time.Hour }})
+	generate(t, e.client("admin"), root, "")
+	_, err := e.client("session1").GenerateOrganizationsAccessReport(context.Background(), &iam.GenerateOrganizationsAccessReportInput{EntityPath: aws.String(sandbox)})
+	var ae smithy.APIError
+	if code, status := apiErr(t, err); code != "ReportGenerationLimitExceeded" || status != 409 || !errors.As(err, &ae) || ae.ErrorMessage() != "Maximum number of concurrent jobs exceeded" {
+		t.Errorf("Got(another caller's job while one runs) = %v; want 409 ReportGenerationLimitExceeded \"Maximum number of concurrent jobs exceeded\"", err)
 	}
 }
 

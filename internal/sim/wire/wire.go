@@ -20,6 +20,9 @@ type Caller struct {
 	Account     string // 12-digit account id
 	ARN         string // arn:aws:iam::<acct>:user/x or arn:aws:sts::<acct>:assumed-role/<role>/<session>
 	UserID      string // AIDA… for users, AROA…:<session> for role sessions
+	// NoOrganizationsAccess marks a principal without the Organizations
+	// Describe*/List* permissions.
+	NoOrganizationsAccess bool
 }
 
 type ctxKey int
