@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/policyset"
+	"github.com/orgaudit/orgaudit/internal/scpeval"
 	"github.com/orgaudit/orgaudit/internal/scpplan"
+	"github.com/orgaudit/orgaudit/internal/whatif"
 )
 
 // planFlags are the flags of `orgaudit scp --plan`.
@@ -64,7 +67,7 @@ func scpPlan(ctx context.Context, store objstore.Store, runID string, run *store
 			return exitUsage
 		}
 	}
-	nodes, source, err := planNodes(ctx, store, runID, run)
+	nodes, source, pols, err := planNodes(ctx, store, runID, run)
 	if err != nil {
 		return fail(err)
 	}
@@ -80,6 +83,9 @@ func scpPlan(ctx context.Context, store objstore.Store, runID string, run *store
 	}
 	if err := scpplan.Verify(plan, nodes); err != nil {
 		return fail(fmt.Errorf("the plan failed its own check, so nothing is written (please report this): %w", err))
+	}
+	if err := whatifCheck(plan, run, pols); err != nil {
+		return fail(fmt.Errorf("the plan failed the what-if check, so nothing is written (please report this): %w", err))
 	}
 	for _, e := range plan.Expired {
 		fmt.Fprintf(stderr, "orgaudit scp: exception expired %s, not applied: %s keeps %s (%s)\n", e.Expires, e.EntityID, e.Service, e.Reason)
@@ -121,7 +127,7 @@ func scpPlan(ctx context.Context, store objstore.Store, runID string, run *store
 // report's used and listed services, and the SCPs attached to each entity,
 // from policies.json when the run has one, else from its per-policy
 // reports.
-func planNodes(ctx context.Context, store objstore.Store, runID string, run *storedRun) ([]scpplan.Node, string, error) {
+func planNodes(ctx context.Context, store objstore.Store, runID string, run *storedRun) ([]scpplan.Node, string, *policyset.Document, error) {
 	var nodes []scpplan.Node
 	index := map[string]int{}
 	attached := map[string][]string{}
@@ -135,7 +141,7 @@ func planNodes(ctx context.Context, store objstore.Store, runID string, run *sto
 		if e.Digest != nil {
 			svcs, err := e.Digest.Services(buf)
 			if err != nil {
-				return nil, "", fmt.Errorf("run %s: %s: %w", runID, e.Entity.Path, err)
+				return nil, "", nil, fmt.Errorf("run %s: %s: %w", runID, e.Entity.Path, err)
 			}
 			buf = svcs
 			n.Reported = true
@@ -158,7 +164,9 @@ func planNodes(ctx context.Context, store objstore.Store, runID string, run *sto
 	case err == nil:
 		attached, source = doc.Attachments(), attachmentsFromPolicies
 	case !errors.Is(err, policyset.ErrNoPolicies):
-		return nil, "", err
+		return nil, "", nil, err
+	default:
+		doc = nil
 	}
 	if source != attachmentsAssumed {
 		for id, ps := range attached {
@@ -172,7 +180,94 @@ func planNodes(ctx context.Context, store objstore.Store, runID string, run *sto
 			}
 		}
 	}
-	return nodes, source, nil
+	return nodes, source, doc, nil
+}
+
+// whatifCheck asks the what-if evaluator about the whole plan as one
+// change: every policy attached at its targets, what it replaces detached
+// there. The verdict must be SAFE. The state before is the run's
+// policies.json; without one, FullAWSAccess on every entity (policies whose
+// documents the run did not record are taken to allow everything, so that
+// nothing the plan denies goes unseen).
+func whatifCheck(plan *scpplan.Plan, run *storedRun, pols *policyset.Document) error {
+	if len(plan.Policies) == 0 {
+		return nil
+	}
+	q := whatif.Input{Policies: pols, Days: run.unusedDays, ManagementAccountID: run.managementAccountID}
+	if q.Policies == nil {
+		full := policyset.Policy{ID: scpplan.FullAWSAccess, Name: "FullAWSAccess", AWSManaged: true, Content: scpeval.FullAWSAccess}
+		attachments := map[string][]string{}
+		for _, e := range run.entries {
+			if e.PolicyID == "" && !e.Management {
+				attachments[e.Entity.ID] = []string{scpplan.FullAWSAccess}
+			}
+		}
+		doc, err := policyset.New(run.summary.RunID, run.summary.OrganizationID, []policyset.Policy{full}, attachments)
+		if err != nil {
+			return err
+		}
+		q.Policies = doc
+	}
+	var buf []findings.ServiceAge
+	for _, e := range run.entries {
+		if e.PolicyID != "" || e.Digest == nil {
+			continue
+		}
+		svcs, err := e.Digest.Services(buf)
+		if err != nil {
+			return err
+		}
+		buf = svcs
+		asOf := time.Unix(e.Digest.AsOf, 0).UTC()
+		r := whatif.Report{Entity: e.Entity, AsOf: asOf}
+		var listed []string
+		for _, s := range svcs {
+			listed = append(listed, s.Namespace)
+			if !s.Never() {
+				r.Accessed = append(r.Accessed, whatif.Access{Namespace: s.Namespace, Last: asOf.Add(-time.Duration(s.Ago) * time.Second)})
+			}
+		}
+		r.Listed = whatif.NewSet(listed...)
+		q.Reports = append(q.Reports, r)
+	}
+	changes := map[string]*whatif.Change{}
+	var order []string
+	for _, pol := range plan.Policies {
+		p, err := scpeval.Parse([]byte(pol.Content))
+		if err != nil {
+			return fmt.Errorf("policy %s: %w", pol.Name, err)
+		}
+		p.Name = pol.Name
+		for _, t := range pol.Targets {
+			c := changes[t]
+			if c == nil {
+				c = &whatif.Change{Target: t}
+				changes[t] = c
+				order = append(order, t)
+			}
+			c.Attach = append(c.Attach, p)
+			for _, r := range pol.Replaces {
+				if !slices.Contains(c.Detach, r) {
+					c.Detach = append(c.Detach, r)
+				}
+			}
+		}
+	}
+	for _, t := range order {
+		q.Changes = append(q.Changes, *changes[t])
+	}
+	res, err := whatif.Evaluate(q)
+	if err != nil {
+		return err
+	}
+	if res.Verdict != whatif.Safe {
+		var names []string
+		for _, b := range res.Breaks {
+			names = append(names, b.EntityID+" "+b.Namespace)
+		}
+		return fmt.Errorf("%s: %s", res.Verdict, strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // printPlan prints the plan for a person: each policy, its targets, what

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/scpplan"
 	"github.com/orgaudit/orgaudit/internal/sim"
 )
@@ -105,5 +107,32 @@ func TestSCPPlanOfARun(t *testing.T) {
 		if len(entries) != len(idx.Policies)+extra {
 			t.Errorf("Got(%d files in %s); want plan.json and one per policy (%d)", len(entries), dir, len(idx.Policies))
 		}
+	}
+}
+
+// TestWhatifCheckCatchesABreak hands the what-if check a plan that denies
+// everything at an OU whose accounts use services: it must refuse it, and
+// accept the plan the planner made.
+func TestWhatifCheckCatchesABreak(t *testing.T) {
+	store := objstore.NewDir("testdata", "")
+	run, err := loadRun(context.Background(), store, "20261125T030000Z", 90, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, pols, err := planNodes(context.Background(), store, "20261125T030000Z", run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := scpplan.Make(scpplan.Input{Nodes: nodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := whatifCheck(good, run, pols); err != nil {
+		t.Errorf("Got(whatifCheck of the planner's plan) = %v; want SAFE", err)
+	}
+	bad := &scpplan.Plan{Policies: []scpplan.Policy{{Name: "deny-all", Strategy: scpplan.Deny, Targets: []string{"ou-ex12-prod0001"},
+		Content: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`}}}
+	if err := whatifCheck(bad, run, pols); err == nil || !strings.Contains(err.Error(), "BREAKS") {
+		t.Errorf("Got(whatifCheck of a deny-all) = %v; want BREAKS", err)
 	}
 }
