@@ -1,6 +1,8 @@
 package orgmodel_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -16,7 +18,7 @@ func TestLoadSmall(t *testing.T) {
 	}{
 		{"ous", len(o.OUs), 6},
 		{"accounts", len(o.Accounts), 10},
-		{"policies", len(o.Policies), 5},
+		{"policies", len(o.Policies), 6},
 		{"accounts under root", len(o.AccountsUnder("r-ab12")), 10},
 		{"accounts under Workloads", len(o.AccountsUnder("ou-ab12-workload")), 4},
 		{"count under Workloads", o.CountAccountsUnder("ou-ab12-workload"), 4},
@@ -68,6 +70,13 @@ func TestLoadErrors(t *testing.T) {
 		{"activity after asOf", `"2026-10-31T23:59:59Z"`, `"2026-11-02T00:00:00Z"`, `is after asOf`},
 		{"activity of a non-account", `"activity": {`, `"activity": {"ou-ab12-security": {},`, `activity for "ou-ab12-security", which is not an account`},
 		{"trailing data", "\n}\n", "\n}\n{}", `data after the top-level object`},
+		{"content and allow", `"name": "StagedGuardrails",`, `"name": "StagedGuardrails", "allow": ["s3"],`, `policies[5] (p-guardrail1): give content or allow, not both`},
+		{"neither content nor allow", `"allow": ["athena", "glue", "s3", "sts"]`, `"awsManaged": false`, `policies[4] (p-staging01): content (the SCP document) or allow`},
+		{"empty allow", `"allow": ["athena", "glue", "s3", "sts"]`, `"allow": []`, `policies[4] (p-staging01): allow is empty`},
+		{"content neither string nor object", `"content": {`, `"content": ["x"], "c2": {`, `want the policy document as a JSON object or a string`},
+		{"content refused", `"Effect": "Deny", "NotAction"`, `"Effect": "Deny", "Principal": "*", "NotAction"`, `policy p-guardrail1 (StagedGuardrails): content: Statement[1]: Principal is not allowed in an SCP`},
+		{"content string refused", `"allow": ["athena", "glue", "s3", "sts"]`, `"content": "{\"Version\": \"2012-10-17\"}"`, `policy p-staging01 (StagedDataPlatform): content: Statement is missing`},
+		{"policy attached twice", `"ou-ab12-sandbox1": ["p-sandbox01"]`, `"ou-ab12-sandbox1": ["p-sandbox01", "p-sandbox01"]`, `policy p-sandbox01 is attached twice`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,5 +107,61 @@ func TestLoadDeepOUs(t *testing.T) {
 	_, err := orgmodel.Load(strings.NewReader(in))
 	if err == nil || !strings.Contains(err.Error(), "ou-ab12-aaaaaaa6: OUs nest at most 5 levels") {
 		t.Errorf("Got(six levels) = %v; want the nesting error for ou-ab12-aaaaaaa6", err)
+	}
+}
+
+// TestLoadContent checks both forms of a document in a file: a string kept
+// byte for byte, an object kept without the white space between tokens.
+func TestLoadContent(t *testing.T) {
+	o := loadSmall(t)
+	p, ok := o.Policy("p-guardrail1")
+	if !ok {
+		t.Fatal("Got(Policy(p-guardrail1)) missing")
+	}
+	if want := `{"Version":"2012-10-17","Statement":[{"Sid":"DenyUnapprovedServices","Effect":"Deny","Action":["gamelift:*","lightsail:*"],"Resource":"*"},`; !strings.HasPrefix(p.Text(), want) {
+		t.Errorf("Got(object content) = %s; want it compacted, keys in order: %s…", p.Text(), want)
+	}
+	// The staged guardrails allow nothing, and remove gamelift and
+	// lightsail (the region deny is conditional) wherever they are
+	// attached.
+	if got := o.PolicyServices("p-guardrail1"); len(got) != 0 {
+		t.Errorf("Got(PolicyServices(p-guardrail1)) = %v; want none", got)
+	}
+	if err := o.AttachPolicy("ou-ab12-security", orgmodel.Policy{ID: "p-guardrail1"}); err != nil {
+		t.Fatalf("AttachPolicy(Security, p-guardrail1) = %v", err)
+	}
+	if got := o.AllowedServices("ou-ab12-security"); contains(got, "gamelift") || contains(got, "lightsail") || !contains(got, "ec2") {
+		t.Errorf("Got(AllowedServices(Security)) with gamelift or lightsail, or without ec2; want only those two removed")
+	}
+
+	const text = "{ \"Version\": \"2012-10-17\",\n\t\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"s3:*\", \"Resource\": \"*\"} }\n"
+	b, err := os.ReadFile("../../testdata/org-small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted, _ := json.Marshal(text)
+	in := strings.Replace(string(b), `"allow": ["athena", "glue", "s3", "sts"]`, `"content": `+string(quoted), 1)
+	o, err = orgmodel.Load(strings.NewReader(in))
+	if err != nil {
+		t.Fatalf("Load(string content) = %v", err)
+	}
+	p, _ = o.Policy("p-staging01")
+	if p.Text() != text || string(p.Content) != text {
+		t.Errorf("Got(string content) = %q; want %q byte for byte", p.Text(), text)
+	}
+	if got := o.PolicyServices("p-staging01"); len(got) != 1 || got[0] != "s3" {
+		t.Errorf("Got(PolicyServices(p-staging01)) = %v; want [s3]", got)
+	}
+	// Marshalled back, a document is a string, which loads the same.
+	out, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := orgmodel.Load(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("Load(Marshal(org)) = %v", err)
+	}
+	if q, _ := back.Policy("p-staging01"); q.Text() != text {
+		t.Errorf("Got(round trip) = %q; want %q", q.Text(), text)
 	}
 }

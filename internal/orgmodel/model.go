@@ -7,8 +7,9 @@
 //
 // An Org is built by Generate (deterministic from a seed) or read from a
 // JSON file by Load (see testdata/org-small.json); either way it is indexed
-// and validated before use, and read-only afterwards, so it is safe for
-// concurrent readers.
+// and validated before use. Afterwards only its SCPs and their attachments
+// change, through AddPolicy, AttachPolicy and DetachPolicy, which are safe
+// beside concurrent readers; the rest is read-only.
 package orgmodel
 
 import (
