@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/orgaudit/orgaudit/internal/htmlreport"
 	"github.com/orgaudit/orgaudit/internal/scpsuggest"
 )
 
@@ -253,6 +254,46 @@ func TestReportInBrowser(t *testing.T) {
 		}
 		if !strings.Contains(changes, "2026-11-24T03-00-00Z") || !strings.Contains(changes, "acm") {
 			t.Errorf("Got(changes section) = %q; want the previous run id and acm newly accessed", changes)
+		}
+	})
+
+	t.Run("scp plan matches package scpplan", func(t *testing.T) {
+		pl := planOf(sortedEntries(in.Entries), 90)
+		if pl.Plan == nil || len(pl.Plan.Policies) == 0 {
+			t.Fatalf("Got(plan) = %+v; want policies", pl)
+		}
+		type doc struct {
+			Name    string   `json:"name"`
+			Targets []string `json:"targets"`
+			Content string   `json:"content"`
+		}
+		got := eval[[]doc](t, ctx, `window.orgauditPlan()`)
+		want := pl.Plan.Policies
+		if len(want) > htmlreport.MaxPlanPolicies {
+			want = want[:htmlreport.MaxPlanPolicies]
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Got(%d plan policies on the page); want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || got[i].Content != want[i].Content || !slices.Equal(got[i].Targets, want[i].Targets) {
+				t.Errorf("Got(page plan policy %d) = %+v; want %s %v %s", i, got[i], want[i].Name, want[i].Targets, want[i].Content)
+			}
+		}
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#plan button.copy`)))
+		label := "Copy"
+		for deadline := time.Now().Add(3 * time.Second); label == "Copy" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			label = eval[string](t, ctx, `document.querySelector("#plan button.copy").textContent`)
+		}
+		if label != "Copied" {
+			t.Errorf("Got(plan copy button after click) = %q; want \"Copied\"", label)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("plan-body")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, fmt.Sprintf("%d policies", len(pl.Plan.Policies))) || !strings.Contains(text, want[0].Name) {
+			t.Errorf("Got(plan section) = %q; want the count and the first policy", text)
 		}
 	})
 

@@ -274,6 +274,7 @@ func Finalize(in Input) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	page.setPlan(planOf(entries, days))
 	// findings.json is written in one pass into a buffer sized from the
 	// digests: at 11,001 reports it is tens of megabytes, and a second copy
 	// or doubling growth would cost as much again.

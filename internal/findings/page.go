@@ -132,3 +132,26 @@ func timeText(t *reportdoc.Time) string {
 	b, _ := t.MarshalJSON()
 	return strings.Trim(string(b), `"`)
 }
+
+// setPlan puts the run's SCP plan on the page.
+func (p *page) setPlan(pl Plan) {
+	hp := htmlreport.Plan{Error: pl.Error}
+	if pl.Plan != nil {
+		hp.Total = len(pl.Plan.Policies)
+		for i, pol := range pl.Plan.Policies {
+			hp.Attachments += len(pol.Targets)
+			if i >= htmlreport.MaxPlanPolicies {
+				continue
+			}
+			idx := make([]int, len(pol.Services))
+			for j, ns := range pol.Services {
+				idx[j] = p.col[ns]
+			}
+			hp.Policies = append(hp.Policies, htmlreport.PlanPolicy{Name: pol.Name, Targets: pol.Targets, Services: idx})
+		}
+		for _, s := range pl.Plan.Stopped {
+			hp.Stopped = append(hp.Stopped, htmlreport.PlanStop{Target: s.Target, Quota: s.Quota, Reason: s.Reason})
+		}
+	}
+	p.html.SetPlan(hp)
+}

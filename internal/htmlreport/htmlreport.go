@@ -84,6 +84,62 @@ type Report struct {
 	NeverDeny        []string
 	SCPHead, SCPTail string
 	MaxPolicySize    int
+	// Plan is the SCP plan of the run's scope (orgaudit scp --plan).
+	Plan Plan
+}
+
+// Plan is the SCP plan the page offers (orgaudit scp --plan with its
+// defaults: the deny strategy, whose documents are SCPHead, the actions and
+// SCPTail, as the suggestions are). Policies holds at most MaxPlanPolicies
+// of them, to keep the page small; Total counts them all.
+type Plan struct {
+	Total, Attachments int
+	Policies           []PlanPolicy
+	Stopped            []PlanStop
+	// Error says why there is no plan.
+	Error string
+}
+
+// MaxPlanPolicies is how many policies of a plan the page carries.
+const MaxPlanPolicies = 100
+
+// PlanPolicy is one policy of the plan: its services are indexes into
+// Report.Services.
+type PlanPolicy struct {
+	Name     string
+	Targets  []string
+	Services []int
+}
+
+// PlanStop is where a quota stopped the plan.
+type PlanStop struct {
+	Target, Quota, Reason string
+}
+
+// planMeta is Plan as the page script reads it.
+type planMeta struct {
+	Total       int         `json:"n"`
+	Attachments int         `json:"a"`
+	Policies    [][3]any    `json:"p"`
+	Stopped     [][3]string `json:"s"`
+	Error       string      `json:"e"`
+}
+
+func (pl Plan) meta() planMeta {
+	m := planMeta{Total: pl.Total, Attachments: pl.Attachments, Policies: [][3]any{}, Stopped: [][3]string{}, Error: pl.Error}
+	for i, p := range pl.Policies {
+		if i == MaxPlanPolicies {
+			break
+		}
+		m.Policies = append(m.Policies, [3]any{p.Name, p.Targets, p.Services})
+	}
+	for i, s := range pl.Stopped {
+		if i == 50 {
+			break
+		}
+		m.Stopped = append(m.Stopped, [3]string{s.Target, s.Quota, s.Reason})
+	}
+	return m
 }
 
 // meta is the compact JSON the page script reads, less the rows ("r"),
@@ -96,6 +152,7 @@ type meta struct {
 	UnusedDays int                `json:"u"`
 	Changes    *reportdoc.Changes `json:"c"`
 	Management string             `json:"m"`
+	Plan       planMeta           `json:"q"`
 }
 
 //go:embed report.html.tmpl
@@ -126,6 +183,9 @@ func NewPage(r *Report) (*Page, error) {
 	}
 	return p, nil
 }
+
+// SetPlan sets the SCP plan the page offers.
+func (p *Page) SetPlan(pl Plan) { p.r.Plan = pl }
 
 // Add appends one row.
 func (p *Page) Add(row Row) error {
@@ -159,6 +219,7 @@ func (p *Page) Render() ([]byte, error) {
 		UnusedDays: r.UnusedDays,
 		Changes:    r.Changes,
 		Management: r.ManagementNote,
+		Plan:       r.Plan.meta(),
 	}
 	if m.NeverDeny == nil {
 		m.NeverDeny = []string{}

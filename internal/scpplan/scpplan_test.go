@@ -497,3 +497,14 @@ func TestVerifyCatchesABreak(t *testing.T) {
 		t.Errorf("Got(Verify of a Principal element) = %v; want invalid SCP", err)
 	}
 }
+
+// TestDenyDocumentIsTheSuggestionsShape pins what report.html relies on to
+// build a plan's documents in the page: without exemptions, a deny document
+// is the suggestions' envelope around the actions.
+func TestDenyDocumentIsTheSuggestionsShape(t *testing.T) {
+	head, tail := scpsuggest.Envelope()
+	parts := split(Deny, []string{"athena", "ec2"}, nil)
+	if want := head + `"athena:*","ec2:*"` + tail; len(parts) != 1 || parts[0].content != want {
+		t.Errorf("Got(deny document) = %+v; want %s", parts, want)
+	}
+}
