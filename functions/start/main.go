@@ -1,13 +1,23 @@
 // Command start is the Start Lambda function of the orgaudit state machine.
-// Start validates the run input, walks the organization, writes the run manifest and starts the first report jobs.
+// Start checks that no other run is running, validates the run input, walks
+// the organization, writes the run manifest and starts the first report jobs.
 package main
 
 import (
+	"log/slog"
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/orgaudit/orgaudit/functions/internal/boot"
+	"github.com/orgaudit/orgaudit/internal/pipeline"
+	"github.com/orgaudit/orgaudit/internal/sfnrun"
 )
 
 func main() {
-	lambda.Start(boot.Pipeline(nil).Start)
+	var states *sfn.Client
+	p := boot.Pipeline(func(awsCfg aws.Config, _ *pipeline.Deps) { states = sfn.NewFromConfig(awsCfg) })
+	lambda.Start(sfnrun.OneAtATime(states, p.Start, slog.New(slog.NewJSONHandler(os.Stdout, nil))))
 }

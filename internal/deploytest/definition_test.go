@@ -93,7 +93,8 @@ func TestLoopShape(t *testing.T) {
 		t.Errorf("Got(Succeeded Type) = %q; want Succeed", s.Type)
 	}
 	start := def.state(t, "Start")
-	wantParams := map[string]any{"executionName.$": "$$.Execution.Name", "input.$": "$$.Execution.Input"}
+	wantParams := map[string]any{"executionName.$": "$$.Execution.Name", "input.$": "$$.Execution.Input",
+		"stateMachineArn.$": "$$.StateMachine.Id", "executionArn.$": "$$.Execution.Id"}
 	if canon(start.Parameters) != canon(wantParams) {
 		t.Errorf("Got(Start Parameters) = %s; want %s", canon(start.Parameters), canon(wantParams))
 	}

@@ -95,6 +95,12 @@ func (f *fakeLambda) sequence() []string {
 	return out
 }
 
+// The context object's ARNs of the local execution.
+const (
+	localStateMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:orgaudit-auditor"
+	localExecutionARN    = "arn:aws:states:us-east-1:123456789012:execution:orgaudit-auditor:exec-1"
+)
+
 // runLocal runs one execution of the deployed definition with input on
 // local-sfn, answering Task invocations with f. It returns what local-sfn
 // printed and its exit code (0 succeeded, 2 the execution failed).
@@ -120,7 +126,7 @@ func runLocal(t *testing.T, f *fakeLambda, input string) (string, int) {
 	t.Cleanup(srv.Close)
 
 	cmd := exec.Command(localSFN, "-f", defPath,
-		"--context", `{"Execution":{"Name":"exec-1"}}`,
+		"--context", fmt.Sprintf(`{"Execution":{"Name":"exec-1","Id":%q},"StateMachine":{"Id":%q}}`, localExecutionARN, localStateMachineARN),
 		// Waits and retry pauses take no time here; their lengths are not
 		// what these tests are about.
 		"-w", "Wait:0", "-r", "Start:0", "-r", "Check:0", "-r", "Store:0", "-r", "RecordFailure:0")
@@ -191,7 +197,8 @@ func TestLocalRunLoopsUntilDone(t *testing.T) {
 		t.Fatalf("Got(calls) = %v; want %v", got, want)
 	}
 	start := f.calls[0].payload
-	wantStart := map[string]any{"executionName": "exec-1", "input": map[string]any{"includeAccounts": true}}
+	wantStart := map[string]any{"executionName": "exec-1", "input": map[string]any{"includeAccounts": true},
+		"stateMachineArn": localStateMachineARN, "executionArn": localExecutionARN}
 	if canon(start) != canon(wantStart) {
 		t.Errorf("Got(Start event) = %s; want %s", canon(start), canon(wantStart))
 	}
@@ -217,6 +224,19 @@ func TestLocalRunInvalidInputFailsAtStart(t *testing.T) {
 	}
 	if got := f.sequence(); canon(got) != canon([]string{"Start"}) {
 		t.Errorf("Got(calls) = %v; want [Start]: no retry, no summary", got)
+	}
+}
+
+func TestLocalRunAlreadyRunningFailsAtStart(t *testing.T) {
+	f := &fakeLambda{handle: func(function string, p map[string]any, n int) reply {
+		return reply{errType: "AlreadyRunning", errMsg: "run nightly is still running"}
+	}}
+	out, code := runLocal(t, f, `{}`)
+	if code != 2 || !strings.Contains(out, "AlreadyRunning: run nightly is still running") {
+		t.Errorf("Got(exit, output) = (%d, %q); want (2, the AlreadyRunning error)", code, out)
+	}
+	if got := f.sequence(); canon(got) != canon([]string{"Start"}) {
+		t.Errorf("Got(calls) = %v; want [Start]: no retry, no summary written", got)
 	}
 }
 

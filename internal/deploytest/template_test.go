@@ -358,12 +358,15 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 		listPrefix any
 		// notifies: sns:Publish on the first-use topic, only when it exists.
 		notifies bool
+		// listsExecutions: states:ListExecutions on its own state machine
+		// (Start, for one run at a time).
+		listsExecutions bool
 	}{
-		{"StartFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
-		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false},
+		{"StartFunction", []any{bucketARN("/${Prefix}runs/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false, true},
+		{"CheckFunction", []any{bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*")}, map[string]any{"Fn::Sub": "${Prefix}runs/*"}, false, false},
 		{"StoreFunction", []any{
 			bucketARN("/${Prefix}runs/*"), bucketARN("/${Prefix}access/*"), bucketARN("/${Prefix}latest.json"),
-		}, map[string]any{"Fn::Sub": "${Prefix}*"}, true},
+		}, map[string]any{"Fn::Sub": "${Prefix}*"}, true, false},
 	}
 	allowed := []string{
 		"kms:Decrypt", "kms:GenerateDataKey",
@@ -376,6 +379,9 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 			allowed := allowed
 			if tt.notifies {
 				allowed = append(slices.Clone(allowed), "sns:Publish")
+			}
+			if tt.listsExecutions {
+				allowed = append(slices.Clone(allowed), "states:ListExecutions")
 			}
 			role := tt.function + "Role"
 			stmts := roleStatements(t, role)
@@ -427,6 +433,10 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 						if s.when != "NotifyFirstUse" || canon(res) != canon([]any{ref("FirstUseTopic")}) {
 							t.Errorf("Got(%q) sns:Publish on %s when %q; want FirstUseTopic when NotifyFirstUse", role, canon(res), s.when)
 						}
+					case "states:ListExecutions":
+						if canon(res) != canon([]any{ref("AuditorStateMachine")}) {
+							t.Errorf("Got(%q) states:ListExecutions on %s; want only its own state machine", role, canon(res))
+						}
 					case "logs:CreateLogStream", "logs:PutLogEvents":
 						want := getAtt(tt.function+"LogGroup", "Arn")
 						if canon(res) != canon([]any{want}) {
@@ -438,6 +448,9 @@ func TestFunctionRolesLeastPrivilege(t *testing.T) {
 			needs := []string{"sts:AssumeRole", "s3:GetObject", "s3:PutObject", "logs:PutLogEvents"}
 			if tt.notifies {
 				needs = append(needs, "sns:Publish")
+			}
+			if tt.listsExecutions {
+				needs = append(needs, "states:ListExecutions")
 			}
 			for _, need := range needs {
 				if !granted[need] {

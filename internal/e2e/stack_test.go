@@ -97,6 +97,8 @@ type stack struct {
 	key        accessKey        // the functions' own credentials
 	front      *lambdaFront
 	frontURL   string
+	states     *statesFront // the Step Functions API of the stack
+	statesURL  string
 	definition string // rendered definition file
 	s3         *s3.Client
 }
@@ -184,6 +186,12 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 		functionsS3 = srv.URL
 	}
 
+	st.states = &statesFront{st: st, stateMachineARN: fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s-auditor", region, org.ManagementAccountID, stackName)}
+	statesSrv := httptest.NewServer(st.states)
+	t.Cleanup(st.states.wait)
+	t.Cleanup(statesSrv.Close)
+	st.statesURL = statesSrv.URL
+
 	st.front = &lambdaFront{routes: map[string]string{}}
 	st.functions = map[string]functionConfig{}
 	st.emulators = map[string]*proc{}
@@ -200,7 +208,7 @@ func deploy(t *testing.T, opts stackOptions) *stack {
 		if opts.echo {
 			bootstrap = bin.echo
 		}
-		invokeURL, p := startFunction(t, bin.rie, bootstrap, fc, st.key, functionsAWS, functionsS3)
+		invokeURL, p := startFunction(t, bin.rie, bootstrap, fc, st.key, functionsAWS, functionsS3, st.statesURL)
 		st.front.routes[fc.Name] = invokeURL
 		st.emulators[id] = p
 	}
@@ -254,8 +262,9 @@ func baseEnv() []string {
 // startFunction runs one function's bootstrap under the Lambda Runtime
 // Interface Emulator with the template's environment and the AWS settings
 // Lambda would give it (region, key's credentials), its endpoints pointed at
-// awsURL (S3 at s3URL when set), and returns its invoke URL.
-func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, key accessKey, awsURL, s3URL string) (string, *proc) {
+// awsURL (S3 at s3URL when set, Step Functions at statesURL), and returns
+// its invoke URL.
+func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, key accessKey, awsURL, s3URL, statesURL string) (string, *proc) {
 	t.Helper()
 	env := baseEnv()
 	// Lambda's own variables; the emulator reads the timeout from here.
@@ -270,6 +279,9 @@ func startFunction(t *testing.T, rie, bootstrap string, fc functionConfig, key a
 	)
 	if s3URL != "" {
 		env = append(env, "AWS_ENDPOINT_URL_S3="+s3URL)
+	}
+	if statesURL != "" {
+		env = append(env, "AWS_ENDPOINT_URL_SFN="+statesURL)
 	}
 	for k, v := range fc.Env {
 		env = append(env, k+"="+v)
@@ -443,13 +455,33 @@ type execution struct {
 // execute runs one execution of the rendered definition on local-sfn with
 // input as the execution input and name as the execution name. The Task
 // states invoke the stack's functions through the Lambda Invoke API of the
-// front; waits and retry intervals are shortened.
+// front; waits and retry intervals are shortened. The stack's Step
+// Functions API lists the execution as RUNNING while it runs, as Step
+// Functions would.
 func (st *stack) execute(t *testing.T, name, input string) execution {
 	t.Helper()
-	node, localSFN := nodeTools(t)
-	raw, err := os.ReadFile(st.definition)
+	nodeTools(t)
+	rec, err := st.states.begin(name, input)
 	if err != nil {
 		t.Fatal(err)
+	}
+	ex, err := st.runExecution(name, rec.arn, input)
+	st.states.end(rec, ex, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("execution %s of %s: %v, %s", name, input, ex.took.Round(time.Millisecond), strings.TrimSpace(lastLine(ex.output)))
+	return ex
+}
+
+// runExecution runs one execution on local-sfn, with the context object's
+// execution name and ARNs. An error means local-sfn could not run it.
+func (st *stack) runExecution(name, execARN, input string) (execution, error) {
+	node := filepath.Join(repoRoot, "node_modules", "node", "bin", "node")
+	localSFN := filepath.Join(repoRoot, "node_modules", "aws-local-stepfunctions", "bin", "CLI.cjs")
+	raw, err := os.ReadFile(st.definition)
+	if err != nil {
+		return execution{}, err
 	}
 	var def struct {
 		States map[string]struct {
@@ -458,10 +490,13 @@ func (st *stack) execute(t *testing.T, name, input string) execution {
 		} `json:"States"`
 	}
 	if err := json.Unmarshal(raw, &def); err != nil {
-		t.Fatalf("definition: %v", err)
+		return execution{}, fmt.Errorf("definition: %v", err)
 	}
-	args := []string{node, localSFN, "-f", st.definition,
-		"--context", fmt.Sprintf(`{"Execution":{"Name":%q}}`, name)}
+	contextObject, _ := json.Marshal(map[string]any{
+		"Execution":    map[string]string{"Name": name, "Id": execARN},
+		"StateMachine": map[string]string{"Id": st.states.stateMachineARN},
+	})
+	args := []string{node, localSFN, "-f", st.definition, "--context", string(contextObject)}
 	for stateName, s := range def.States {
 		if s.Type == "Wait" {
 			args = append(args, "-w", fmt.Sprintf("%s:%d", stateName, waitMillis))
@@ -486,14 +521,13 @@ func (st *stack) execute(t *testing.T, name, input string) execution {
 	start := time.Now()
 	err = cmd.Run()
 	ex := execution{name: name, output: out.String(), took: time.Since(start)}
-	t.Logf("execution %s of %s: %v, %s", name, input, ex.took.Round(time.Millisecond), strings.TrimSpace(lastLine(ex.output)))
 	if ctx.Err() != nil {
-		t.Fatalf("execution %s did not finish within %v\n%s", name, executionTimeout, ex.output)
+		return ex, fmt.Errorf("execution %s did not finish within %v\n%s", name, executionTimeout, ex.output)
 	}
 	code, ran := exitCode(err)
 	switch {
 	case !ran:
-		t.Fatalf("run local-sfn: %v", err)
+		return ex, fmt.Errorf("run local-sfn: %v", err)
 	case code == 0:
 		ex.succeeded = true
 	case code == 2:
@@ -501,14 +535,14 @@ func (st *stack) execute(t *testing.T, name, input string) execution {
 		const lead = "Execution has failed with the following error: "
 		i := strings.LastIndex(ex.output, lead)
 		if i < 0 {
-			t.Fatalf("local-sfn exited 2 without saying why:\n%s", ex.output)
+			return ex, fmt.Errorf("local-sfn exited 2 without saying why:\n%s", ex.output)
 		}
 		ex.errorText = strings.TrimSpace(ex.output[i+len(lead):])
 	default:
 		// Exit code 1: the definition or the options were refused.
-		t.Fatalf("local-sfn exited %d before running the execution:\n%s", code, ex.output)
+		return ex, fmt.Errorf("local-sfn exited %d before running the execution:\n%s", code, ex.output)
 	}
-	return ex
+	return ex, nil
 }
 
 func lastLine(s string) string {

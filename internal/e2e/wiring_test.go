@@ -34,6 +34,9 @@ func TestWiring(t *testing.T) {
 	if start["executionName"] != "wiring-ok" || canonical(t, start["input"]) != `{"includeAccounts":true}` {
 		t.Errorf("Got(Start event) = %s; want the execution name and input", canonical(t, start))
 	}
+	if start["stateMachineArn"] != st.states.stateMachineARN || start["executionArn"] != strings.Replace(st.states.stateMachineARN, ":stateMachine:", ":execution:", 1)+":wiring-ok" {
+		t.Errorf("Got(Start event ARNs) = %v, %v; want the state machine's and the execution's", start["stateMachineArn"], start["executionArn"])
+	}
 
 	ex = st.execute(t, "wiring-bad", `{"fail":"unusedDays"}`)
 	if ex.succeeded || ex.errorText != "InvalidInput: invalid input: unusedDays" {
