@@ -83,6 +83,7 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&pf.exempt, "exempt-principal", "with --plan: an ARN pattern of principals the plan's denials do not apply to, such as arn:aws:iam::*:role/BreakGlass (repeatable)")
 	fs.StringVar(&pf.exceptions, "exceptions", "", "with --plan: YAML or JSON file of services to keep per entity, each with a reason and an optional expiry (see docs/plan.md)")
 	fs.StringVar(&pf.format, "format", "", "with --plan: print the plan as json, terraform, cloudformation or cli (AWS CLI commands) instead of a summary")
+	fs.BoolVar(&pf.ousOnly, "ous-only", false, "with --plan: attach policies to the root and OUs only, never to accounts (fewer policies; accounts' use still counts)")
 	fs.IntVar(&pf.existing, "existing-policies", 0, "with --plan: SCPs the organization holds now, unattached ones included (default: the distinct policies attached in the run, at least FullAWSAccess)")
 	fs.StringVar(&pf.outDir, "out-dir", "", "with --plan: write plan.json and one file per policy in --format (default json) to this directory")
 	fs.StringVar(&runID, "run", "", "run to read (default: the latest finished run, latest.json)")
@@ -99,8 +100,8 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case !pf.plan && len(pos) != 1:
 		fmt.Fprintf(stderr, "orgaudit scp: want 1 argument(s), got %d (see --help)\n", len(pos))
 		return exitUsage
-	case !pf.plan && (pf.format != "" || pf.outDir != "" || pf.exceptions != "" || len(pf.exempt) > 0 || pf.strategy != "deny" || pf.existing != 0):
-		fmt.Fprintln(stderr, "orgaudit scp: --strategy, --exempt-principal, --exceptions, --existing-policies, --format and --out-dir need --plan")
+	case !pf.plan && (pf.format != "" || pf.outDir != "" || pf.exceptions != "" || len(pf.exempt) > 0 || pf.strategy != "deny" || pf.existing != 0 || pf.ousOnly):
+		fmt.Fprintln(stderr, "orgaudit scp: --strategy, --exempt-principal, --exceptions, --ous-only, --existing-policies, --format and --out-dir need --plan")
 		return exitUsage
 	case pf.existing < 0 || pf.existing > scpplan.MaxPoliciesPerOrganization:
 		fmt.Fprintf(stderr, "orgaudit scp: --existing-policies %d: want 1..%d\n", pf.existing, scpplan.MaxPoliciesPerOrganization)

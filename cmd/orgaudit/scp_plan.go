@@ -29,6 +29,7 @@ type planFlags struct {
 	format     string
 	outDir     string
 	existing   int
+	ousOnly    bool
 }
 
 // multiFlag is a repeatable string flag.
@@ -72,7 +73,7 @@ func scpPlan(ctx context.Context, store objstore.Store, runID string, run *store
 		return fail(err)
 	}
 	in := scpplan.Input{Nodes: nodes, Target: target, Strategy: strategy, Keep: keep, ExemptPrincipals: pf.exempt,
-		Exceptions: exceptions, AttachmentsKnown: source != attachmentsAssumed, OrganizationPolicies: pf.existing}
+		Exceptions: exceptions, AttachmentsKnown: source != attachmentsAssumed, OrganizationPolicies: pf.existing, OUsOnly: pf.ousOnly}
 	plan, err := scpplan.Make(in)
 	if err != nil {
 		if strings.Contains(err.Error(), "--exempt-principal") {

@@ -93,10 +93,14 @@ func TestPlansStayWithinQuotas(t *testing.T) {
 			t.Fatal(err)
 		}
 		nodes := nodesOf(t, org)
-		for _, s := range []Strategy{Deny, Allow} {
-			t.Run(fmt.Sprintf("%d OUs %d accounts %s", opts.OUs, opts.Accounts, s), func(t *testing.T) {
+		for _, c := range []struct {
+			s       Strategy
+			ousOnly bool
+		}{{Deny, false}, {Allow, false}, {Deny, true}, {Allow, true}} {
+			s := c.s
+			t.Run(fmt.Sprintf("%d OUs %d accounts %s ous-only=%v", opts.OUs, opts.Accounts, s, c.ousOnly), func(t *testing.T) {
 				start := time.Now()
-				p, err := Make(Input{Nodes: nodes, Strategy: s, AttachmentsKnown: true, OrganizationPolicies: len(org.Policies)})
+				p, err := Make(Input{Nodes: nodes, Strategy: s, AttachmentsKnown: true, OrganizationPolicies: len(org.Policies), OUsOnly: c.ousOnly})
 				if err != nil {
 					t.Fatal(err)
 				}

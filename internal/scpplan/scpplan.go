@@ -110,6 +110,9 @@ type Input struct {
 	// OrganizationPolicies is the number of SCPs the organization already
 	// holds (0: count the distinct Node.Attached, at least FullAWSAccess).
 	OrganizationPolicies int
+	// OUsOnly keeps accounts from being targets: policies go to the root
+	// and OUs only (accounts' use still counts).
+	OUsOnly bool
 }
 
 // Policy is one planned SCP and where it goes.
@@ -375,11 +378,15 @@ func Make(in Input) (*Plan, error) {
 	}
 	plan.ExistingPolicies = existing
 	b := &builder{plan: plan, in: in, existing: existing, budget: MaxPoliciesPerOrganization - existing, byContent: map[string]*doc{}}
+	targets := sub
+	if in.OUsOnly {
+		targets = slices.DeleteFunc(slices.Clone(sub), func(n *Node) bool { return n.Type == reportdoc.TypeAccount && n != top })
+	}
 	switch in.Strategy {
 	case Deny:
-		placeDeny(b, t, sub, usedBelow, kept, never)
+		placeDeny(b, t, targets, usedBelow, kept, never)
 	case Allow:
-		placeAllow(b, t, sub, usedBelow, kept, never)
+		placeAllow(b, t, targets, usedBelow, kept, never)
 	}
 	b.finish()
 	return plan, nil

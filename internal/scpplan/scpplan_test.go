@@ -508,3 +508,20 @@ func TestDenyDocumentIsTheSuggestionsShape(t *testing.T) {
 		t.Errorf("Got(deny document) = %+v; want %s", parts, want)
 	}
 }
+
+func TestOUsOnly(t *testing.T) {
+	nodes := orgOf(t, svcs,
+		"r-ab12: s3 ec2",
+		"r-ab12/ou-ab12-aaaa1111: s3 ec2",
+		"r-ab12/ou-ab12-aaaa1111/111122223333: s3",
+		"r-ab12/ou-ab12-aaaa1111/222233334444: ec2",
+	)
+	p := mustMake(t, Input{Nodes: nodes, OUsOnly: true})
+	want := map[string][]string{"r-ab12": {"athena", "glue", "lambda", "sagemaker"}}
+	if gj, wj := mustJSON(denied(p)), mustJSON(want); gj != wj {
+		t.Errorf("Got(denied, OUs only) = %s; want %s (no account targets)", gj, wj)
+	}
+	if all := denied(mustMake(t, Input{Nodes: nodes})); len(all["111122223333"]) == 0 {
+		t.Errorf("Got(denied without OUsOnly) = %v; want the accounts as targets", all)
+	}
+}
