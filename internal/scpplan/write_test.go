@@ -2,25 +2,27 @@ package scpplan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/orgaudit/orgaudit/internal/catalog"
 	"github.com/orgaudit/orgaudit/internal/iamactions"
+	"github.com/orgaudit/orgaudit/internal/motoserver"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
@@ -310,108 +312,23 @@ func TestPlanJSONShape(t *testing.T) {
 	}
 }
 
-// startMoto runs moto_server on a free loopback port and returns its URL.
-// It skips when moto_server is missing, except under CI=true.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto_server is missing: %v", err)
-		}
-		t.Skipf("moto_server is missing (%v); CI runs this test", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", port)
-	out, err := os.CreateTemp(t.TempDir(), "moto-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	url := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(out.Name())
-			t.Fatalf("moto_server exited: %v\n%s", err, log)
-		default:
-		}
-		resp, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // awsEnv is the environment of AWS CLI calls against endpoint, and
 // nothing of the developer's own configuration.
 func awsEnv(t *testing.T, endpoint string) []string {
 	home := t.TempDir()
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
 		"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
 		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER="}
-	return env
 }
 
-func awsCLI(t *testing.T, env []string, args ...string) map[string]any {
-	t.Helper()
-	cmd := exec.Command("aws", append(args, "--output", "json")...)
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	var v map[string]any
-	if len(bytes.TrimSpace(out)) > 0 {
-		if err := json.Unmarshal(out, &v); err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return v
-}
-
-// attachedNames reads a target's SCPs back with list-policies-for-target.
-func attachedNames(t *testing.T, env []string, target string) (names, ids []string) {
-	t.Helper()
-	v := awsCLI(t, env, "organizations", "list-policies-for-target", "--target-id", target, "--filter", "SERVICE_CONTROL_POLICY")
-	for _, p := range v["Policies"].([]any) {
-		m := p.(map[string]any)
-		names = append(names, m["Name"].(string))
-		ids = append(ids, m["Id"].(string))
-	}
-	sort.Strings(names)
-	return names, ids
-}
-
-// TestCLICommandsAgainstMoto builds an organization in moto_server with
-// the AWS CLI, plans on it, EXECUTES the cli output with the real AWS CLI,
-// and reads the attachments back with list-policies-for-target: every
-// target holds exactly what it held, minus what allow-lists replace, plus
-// the plan's policies, with the plan's documents. A deny plan of the whole
-// organization is applied first, then an allow plan of one OU on top.
+// TestCLICommandsAgainstMoto builds an organization in moto_server,
+// plans on it, EXECUTES the cli output with the real AWS CLI, and reads the
+// attachments back with ListPoliciesForTarget (the Go SDK, an independent
+// client): every target holds exactly what it held, minus what allow-lists
+// replace, plus the plan's policies, with the plan's documents. A deny plan
+// of the whole organization is applied first, then an allow plan of one OU
+// on top.
 func TestCLICommandsAgainstMoto(t *testing.T) {
 	if _, err := exec.LookPath("aws"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -419,17 +336,36 @@ func TestCLICommandsAgainstMoto(t *testing.T) {
 		}
 		t.Skip("aws CLI not installed")
 	}
-	env := awsEnv(t, startMoto(t))
-	orgID := awsCLI(t, env, "organizations", "create-organization", "--feature-set", "ALL")["Organization"].(map[string]any)["Id"].(string)
-	root := awsCLI(t, env, "organizations", "list-roots")["Roots"].([]any)[0].(map[string]any)["Id"].(string)
-	awsCLI(t, env, "organizations", "enable-policy-type", "--root-id", root, "--policy-type", "SERVICE_CONTROL_POLICY")
+	url := motoserver.Start(t)
+	env := awsEnv(t, url)
+	ctx := context.Background()
+	c := organizations.New(organizations.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	created, err := c.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
+	must(err)
+	orgID := aws.ToString(created.Organization.Id)
+	roots, err := c.ListRoots(ctx, &organizations.ListRootsInput{})
+	must(err)
+	root := aws.ToString(roots.Roots[0].Id)
+	_, err = c.EnablePolicyType(ctx, &organizations.EnablePolicyTypeInput{RootId: aws.String(root), PolicyType: orgtypes.PolicyTypeServiceControlPolicy})
+	must(err)
 	mkOU := func(parent, name string) string {
-		return awsCLI(t, env, "organizations", "create-organizational-unit", "--parent-id", parent, "--name", name)["OrganizationalUnit"].(map[string]any)["Id"].(string)
+		out, err := c.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: aws.String(parent), Name: aws.String(name)})
+		must(err)
+		return aws.ToString(out.OrganizationalUnit.Id)
 	}
 	mkAccount := func(parent, name string) string {
-		st := awsCLI(t, env, "organizations", "create-account", "--email", name+"@example.com", "--account-name", name)["CreateAccountStatus"].(map[string]any)
-		id := st["AccountId"].(string)
-		awsCLI(t, env, "organizations", "move-account", "--account-id", id, "--source-parent-id", root, "--destination-parent-id", parent)
+		out, err := c.CreateAccount(ctx, &organizations.CreateAccountInput{Email: aws.String(name + "@example.com"), AccountName: aws.String(name)})
+		must(err)
+		id := aws.ToString(out.CreateAccountStatus.AccountId)
+		_, err = c.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(id), SourceParentId: aws.String(root), DestinationParentId: aws.String(parent)})
+		must(err)
 		return id
 	}
 	workloads := mkOU(root, "Workloads")
@@ -459,11 +395,20 @@ func TestCLICommandsAgainstMoto(t *testing.T) {
 		{ID: a2, Type: reportdoc.TypeAccount, Name: "shared", Path: path(root, workloads, a2), Used: used[a2]},
 		{ID: a3, Type: reportdoc.TypeAccount, Name: "dev", Path: path(root, sandbox, a3), Used: used[a3]},
 	}
+	// readBack lists each target's SCPs, by name, and records their ids
+	// as the nodes' attachments for the next plan.
 	readBack := func() map[string][]string {
 		out := map[string][]string{}
 		for i := range nodes {
 			nodes[i].Reported, nodes[i].Listed = true, listed
-			names, ids := attachedNames(t, env, nodes[i].ID)
+			got, err := c.ListPoliciesForTarget(ctx, &organizations.ListPoliciesForTargetInput{TargetId: aws.String(nodes[i].ID), Filter: orgtypes.PolicyTypeServiceControlPolicy})
+			must(err)
+			var names, ids []string
+			for _, p := range got.Policies {
+				names = append(names, aws.ToString(p.Name))
+				ids = append(ids, aws.ToString(p.Id))
+			}
+			sort.Strings(names)
 			nodes[i].Attached = ids
 			out[nodes[i].ID] = names
 		}
@@ -485,13 +430,9 @@ func TestCLICommandsAgainstMoto(t *testing.T) {
 			t.Fatalf("%s: empty plan", step.name)
 		}
 		script, err := Write(p, FormatCLI)
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(err)
 		sh := filepath.Join(dir, step.name+".sh")
-		if err := os.WriteFile(sh, script, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		must(os.WriteFile(sh, script, 0o755))
 		cmd := exec.Command("sh", sh)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -505,28 +446,27 @@ func TestCLICommandsAgainstMoto(t *testing.T) {
 					continue
 				}
 				want = append(want, pol.Name)
-				for _, r := range pol.Replaces {
-					if r == FullAWSAccess {
-						want = slices.DeleteFunc(want, func(s string) bool { return s == "FullAWSAccess" })
-					}
+				if slices.Contains(pol.Replaces, FullAWSAccess) {
+					want = slices.DeleteFunc(want, func(s string) bool { return s == "FullAWSAccess" })
 				}
 			}
 			sort.Strings(want)
 			want = slices.Compact(want)
 			if !slices.Equal(after[n.ID], want) {
-				t.Errorf("%s: Got(list-policies-for-target %s) = %v; want %v", step.name, n.ID, after[n.ID], want)
+				t.Errorf("%s: Got(ListPoliciesForTarget %s) = %v; want %v", step.name, n.ID, after[n.ID], want)
 			}
 		}
 		// The documents moto holds are the plan's.
+		list, err := c.ListPolicies(ctx, &organizations.ListPoliciesInput{Filter: orgtypes.PolicyTypeServiceControlPolicy})
+		must(err)
 		ids := map[string]string{}
-		for _, x := range awsCLI(t, env, "organizations", "list-policies", "--filter", "SERVICE_CONTROL_POLICY")["Policies"].([]any) {
-			m := x.(map[string]any)
-			ids[m["Name"].(string)] = m["Id"].(string)
+		for _, x := range list.Policies {
+			ids[aws.ToString(x.Name)] = aws.ToString(x.Id)
 		}
 		for _, pol := range p.Policies {
-			id := ids[pol.Name]
-			d := awsCLI(t, env, "organizations", "describe-policy", "--policy-id", id)
-			if got := d["Policy"].(map[string]any)["Content"].(string); got != pol.Content {
+			d, err := c.DescribePolicy(ctx, &organizations.DescribePolicyInput{PolicyId: aws.String(ids[pol.Name])})
+			must(err)
+			if got := aws.ToString(d.Policy.Content); got != pol.Content {
 				t.Errorf("%s: Got(content of %s) = %s; want %s", step.name, pol.Name, got, pol.Content)
 			}
 		}
