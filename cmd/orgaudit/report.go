@@ -17,6 +17,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
@@ -276,6 +277,13 @@ func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitFailure
 	}
 	in := findings.Input{Summary: cur.summary, UnusedDays: cur.unusedDays, Entries: cur.entries, ManagementAccountID: cur.managementAccountID}
+	switch pols, err := policyset.Load(ctx, store, pos[0]); {
+	case err == nil:
+		in.Policies = pols
+	case !errors.Is(err, policyset.ErrNoPolicies):
+		fmt.Fprintln(stderr, "orgaudit report:", err)
+		return exitFailure
+	}
 	if previous == "" && cur.summary.Changes != nil {
 		previous = cur.summary.Changes.PreviousRunID
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -12,9 +13,11 @@ import (
 	"unicode"
 
 	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpplan"
 	"github.com/orgaudit/orgaudit/internal/scpsuggest"
+	"github.com/orgaudit/orgaudit/internal/whatif"
 )
 
 func init() {
@@ -65,6 +68,12 @@ type scpResult struct {
 	// policies.
 	ManagementAccount bool   `json:"managementAccount,omitempty"`
 	Note              string `json:"note,omitempty"`
+	// Verdict, Breaks and Unchecked are the what-if check of the
+	// policies (see findings.SCPFinding); absent when the run records no
+	// SCPs.
+	Verdict   string   `json:"verdict,omitempty"`
+	Breaks    []string `json:"breaks,omitempty"`
+	Unchecked string   `json:"unchecked,omitempty"`
 }
 
 func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -175,8 +184,33 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitFailure
 		}
 	}
+	if len(s.Policies) > 0 && f.SCP != nil {
+		// Every suggestion is checked by the what-if evaluator when the run
+		// recorded its SCPs.
+		switch pols, err := policyset.Load(ctx, store, runID); {
+		case err == nil:
+			check, err := findings.NewChecker(pols, run.entries, run.managementAccountID, run.unusedDays)
+			if err == nil {
+				check.CheckAccounts()
+				err = check.Check(&f, opts)
+			}
+			if err != nil {
+				fmt.Fprintln(stderr, "orgaudit scp: check the suggestion:", err)
+				return exitFailure
+			}
+		case !errors.Is(err, policyset.ErrNoPolicies):
+			fmt.Fprintln(stderr, "orgaudit scp:", err)
+			return exitFailure
+		}
+	}
+	var verdict, unchecked string
+	var breaks []string
+	if f.SCP != nil {
+		verdict, unchecked, breaks = f.SCP.Verdict, f.SCP.Unchecked, f.SCP.Breaks
+	}
 	if asJSON {
 		out, _ := json.MarshalIndent(scpResult{
+			Verdict: verdict, Unchecked: unchecked, Breaks: breaks,
 			RunID: runID, Entity: e.Entity, AsOf: f.AsOf, UnusedDays: run.unusedDays,
 			Unused: f.Unused, LastAccess: f.LastAccessed, Kept: s.Kept, Policies: s.Policies, Caveats: findings.Caveats,
 			ManagementAccount: f.ManagementAccount, Note: f.Note,
@@ -233,8 +267,23 @@ func printSCP(w io.Writer, runID string, days int, f findings.EntityFindings, s 
 		for i, p := range s.Policies {
 			fmt.Fprintf(w, "--- policy %d of %d (%d characters) ---\n%s\n", i+1, len(s.Policies), len(p), p)
 		}
+		printSuggestionVerdict(w, days, f.SCP)
 	}
 	printCaveats(w)
+}
+
+// printSuggestionVerdict prints the what-if check of a suggestion.
+func printSuggestionVerdict(w io.Writer, days int, scp *findings.SCPFinding) {
+	switch {
+	case scp == nil || (scp.Verdict == "" && scp.Unchecked == ""):
+		fmt.Fprintln(w, "What-if: not checked (the run does not record its SCPs).")
+	case scp.Unchecked != "":
+		fmt.Fprintf(w, "What-if: not checked (%s).\n", printable(scp.Unchecked))
+	case scp.Verdict == whatif.Safe:
+		fmt.Fprintf(w, "What-if: SAFE, nothing used within %d days under this entity is denied (orgaudit whatif judges it the same way).\n", days)
+	default:
+		fmt.Fprintf(w, "What-if: BREAKS, it would deny services in use: %s.\n", strings.Join(scp.Breaks, ", "))
+	}
 }
 
 func serviceName(ns string) string { return printable(findings.ServiceName(ns)) }

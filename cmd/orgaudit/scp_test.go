@@ -32,6 +32,7 @@ func Example_scp() {
 	// Suggested SCP: 1 document(s), each at most 5120 characters; attach all of them.
 	// --- policy 1 of 1 (150 characters) ---
 	// {"Version":"2012-10-17","Statement":[{"Sid":"DenyUnusedServices","Effect":"Deny","Action":["dynamodb:*","glue:*","lambda:*","rds:*"],"Resource":"*"}]}
+	// What-if: not checked (the run does not record its SCPs).
 	//
 	// Caveats:
 	//   - Access data covers about the last 400 days, and only Regions where IAM tracks service last accessed data; activity elsewhere is not counted.

@@ -319,3 +319,50 @@ func TestWhatifBadInput(t *testing.T) {
 		})
 	}
 }
+
+// Every suggestion orgaudit makes is checked by the what-if evaluator and,
+// denying only services unused for the threshold, comes out SAFE: in
+// `orgaudit scp` for every entity of the run, and in report.html.
+func TestSuggestionsAreSafe(t *testing.T) {
+	out := auditSmall(t)
+	sum := readSummary(t, filepath.Join(out, "orgaudit"), "a1")
+	checked := 0
+	for _, l := range sum.Reports {
+		code, stdout, stderr := runCLI(t, "scp", "--out", out, "--prefix", "orgaudit/", "--run", "a1", "--json", l.EntityID)
+		if code != exitOK {
+			t.Fatalf("Got(scp %s exit) = %d; want 0\n%s", l.EntityID, code, stderr)
+		}
+		var r scpResult
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case len(r.Policies) == 0:
+			if r.Verdict != "" {
+				t.Errorf("Got(%s verdict %q without a suggestion); want none", l.EntityID, r.Verdict)
+			}
+		case r.Verdict != "SAFE":
+			t.Errorf("Got(%s suggestion verdict %q, breaks %v, unchecked %q); want SAFE", l.EntityID, r.Verdict, r.Breaks, r.Unchecked)
+		default:
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("Got(no suggestion checked); want some")
+	}
+	_, stdout, _ := runCLI(t, "scp", "--out", out, "--prefix", "orgaudit/", "--run", "a1", "ou-ab12-security")
+	if !strings.Contains(stdout, "What-if: SAFE, nothing used within 90 days under this entity is denied") {
+		t.Errorf("Got(scp text without the verdict):\n%s", stdout)
+	}
+	// report.html, re-rendered now that the run has its policies document.
+	code, stdout, stderr := runCLI(t, "report", "--out", out, "--prefix", "orgaudit/", "--html", "-", "a1")
+	if code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	if n := strings.Count(stdout, `["SAFE","",[]]`); n != checked {
+		t.Errorf("Got(%d SAFE verdicts in report.html); want %d", n, checked)
+	}
+	if strings.Contains(stdout, `["BREAKS"`) {
+		t.Error("Got(a BREAKS verdict in report.html); want every suggestion SAFE")
+	}
+}

@@ -237,6 +237,11 @@ func TestReportInBrowser(t *testing.T) {
 		if !slices.Equal(docs, want.Policies) {
 			t.Errorf("Got(page SCP) = %q; want %q", docs, want.Policies)
 		}
+		// This run records no SCPs: the page says the suggestion is unchecked.
+		verdict := eval[string](t, ctx, `Array.from(document.querySelectorAll("#detail p")).map(function(e){return e.textContent}).filter(function(s){return s.indexOf("What-if")===0}).join("|")`)
+		if verdict != "What-if: not checked (the run does not record its SCPs)." {
+			t.Errorf("Got(page verdict) = %q; want the suggestion marked not checked", verdict)
+		}
 		// Copy puts the document on the clipboard (the clipboard API, or the
 		// fallback when a file:// page may not use it).
 		do(t, ctx, chromedp.Click(chromedp.CSS(`#detail button.copy`)))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/catalog"
+	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpsuggest"
 )
@@ -60,6 +61,10 @@ type Input struct {
 	// ManagementAccountID marks that account's entries as Management
 	// (empty: unknown, none marked).
 	ManagementAccountID string
+	// Policies are the run's recorded SCPs (runs/<runId>/policies.json);
+	// with them every suggestion is checked by the what-if evaluator.
+	// nil: suggestions are not checked.
+	Policies *policyset.Document
 }
 
 // Result is what Finalize produces: the pipeline sets Summary.Changes from
@@ -199,6 +204,14 @@ type SCPFinding struct {
 	Deny     int      `json:"deny"`
 	Kept     []string `json:"kept"`
 	Policies int      `json:"policies"`
+	// Verdict is the what-if evaluator's verdict on attaching the
+	// suggested documents to the entity (SAFE or BREAKS; see package
+	// whatif), judged against the run's recorded SCPs and the reports
+	// under the entity. Empty when not checked: the run records no SCPs,
+	// or Unchecked says why.
+	Verdict   string   `json:"verdict,omitempty"`
+	Breaks    []string `json:"breaks,omitempty"` // "<entity id> <namespace>" of each break
+	Unchecked string   `json:"unchecked,omitempty"`
 }
 
 // Analyze computes the findings of one entry. buf is scratch space for the
@@ -298,11 +311,19 @@ func Finalize(in Input) (*Result, error) {
 	body.WriteString(`,"entities":[`)
 	var totals Totals
 	var buf []ServiceAge
+	check, err := NewChecker(in.Policies, entries, in.ManagementAccountID, days)
+	if err != nil {
+		return nil, fmt.Errorf("findings: check suggestions: %w", err)
+	}
 	for i, e := range entries {
 		f, svcs, err := Analyze(e, days, opts, buf)
 		if err != nil {
 			return nil, err
 		}
+		if err := check.Check(&f, opts); err != nil {
+			return nil, fmt.Errorf("findings: check the suggestion for %s: %w", e.Entity.Path, err)
+		}
+
 		buf = svcs
 		totals.Reports++
 		if e.Digest == nil {

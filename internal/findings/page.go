@@ -103,6 +103,9 @@ func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) error {
 		PolicyID: e.PolicyID, Status: e.Status, Unused: len(f.Unused), Never: f.NeverAccessed,
 		Management: e.Management,
 	}
+	if f.SCP != nil {
+		r.Verdict, r.Unchecked, r.Breaks = f.SCP.Verdict, f.SCP.Unchecked, f.SCP.Breaks
+	}
 	if e.Error != nil {
 		r.Error = strings.TrimSpace(e.Error.Code + ": " + e.Error.Message)
 	}

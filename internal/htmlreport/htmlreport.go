@@ -65,6 +65,12 @@ type Row struct {
 	// Management marks the organization's management account, which SCPs
 	// do not restrict: the page suggests no SCP for it and says why.
 	Management bool
+	// Verdict is the what-if verdict on the row's SCP suggestion (SAFE or
+	// BREAKS), Breaks the "<entity> <namespace>" it would break, and
+	// Unchecked why it was not checked; all empty when the run records no
+	// SCPs.
+	Verdict, Unchecked string
+	Breaks             []string
 }
 
 // Report is everything the page shows.
@@ -197,7 +203,15 @@ func (p *Page) Add(row Row) error {
 	if row.Management {
 		mgmt = 1
 	}
-	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never, mgmt})
+	row12 := any(0) // no verdict: a 0 keeps the row small
+	if row.Verdict != "" || row.Unchecked != "" {
+		breaks := row.Breaks
+		if breaks == nil {
+			breaks = []string{}
+		}
+		row12 = []any{row.Verdict, row.Unchecked, breaks}
+	}
+	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never, mgmt, row12})
 	if err != nil {
 		return fmt.Errorf("htmlreport: encode row %s: %w", row.ID, err)
 	}

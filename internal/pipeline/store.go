@@ -16,6 +16,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
@@ -469,6 +470,15 @@ func (p *Pipeline) finalize(ctx context.Context, r *runner) (State, error) {
 		}
 	}
 	in := findings.Input{Summary: summary, UnusedDays: m.Settings.UnusedDays, Entries: m.FindingsEntries(), Previous: prev, ManagementAccountID: m.ManagementAccountID}
+	// The run's SCPs let every suggestion be checked by the what-if
+	// evaluator; a run without them is finalized unchecked.
+	switch pols, err := policyset.Load(ctx, p.store, m.RunID); {
+	case err == nil:
+		in.Policies = pols
+	case errors.Is(err, policyset.ErrNoPolicies):
+	default:
+		r.log.Warn("policies document unreadable; suggestions not checked", "error", err.Error())
+	}
 	res, err := findings.Finalize(in)
 	if errors.Is(err, findings.ErrStaleDigest) {
 		// A new service catalog was deployed mid-run (or since the

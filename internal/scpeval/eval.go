@@ -372,7 +372,18 @@ func (e *Evaluator) matching(st *Statement) bitset {
 func (e *Evaluator) matchPattern(pattern string, hit bitset) {
 	svc, name := splitAction(pattern)
 	whole := allStars(name)
-	for ni, ns := range e.namespaces {
+	namespaces := e.namespaces
+	first := 0
+	if !strings.ContainsAny(svc, "*?") {
+		// A literal service prefix names one namespace at most.
+		i, ok := e.index[svc]
+		if !ok {
+			return
+		}
+		namespaces, first = e.namespaces[i:i+1], i
+	}
+	for k, ns := range namespaces {
+		ni := first + k
 		if !wildcardMatch(svc, ns) {
 			continue
 		}
@@ -392,25 +403,39 @@ func (e *Evaluator) UnmatchedPatterns(p *Policy) []string {
 	var out []string
 	for _, st := range p.Statements {
 		for _, pat := range append(append([]string{}, st.Action...), st.NotAction...) {
-			found := false
-			svc, _ := splitAction(pat)
-			for ni, ns := range e.namespaces {
-				if !wildcardMatch(svc, ns) {
-					continue
-				}
-				for ai := e.lo[ni]; ai < e.lo[ni+1] && !found; ai++ {
-					found = matchesPattern(pat, e.actions[ai])
-				}
-				if found {
-					break
-				}
-			}
-			if !found {
+			if !e.matchesAny(pat) {
 				out = append(out, pat)
 			}
 		}
 	}
 	return out
+}
+
+// matchesAny reports whether pattern matches some action of the universe.
+func (e *Evaluator) matchesAny(pattern string) bool {
+	svc, name := splitAction(pattern)
+	lo, hi := 0, len(e.namespaces)
+	if !strings.ContainsAny(svc, "*?") {
+		i, ok := e.index[svc]
+		if !ok {
+			return false
+		}
+		lo, hi = i, i+1
+	}
+	for ni := lo; ni < hi; ni++ {
+		if !wildcardMatch(svc, e.namespaces[ni]) {
+			continue
+		}
+		if allStars(name) {
+			return true // every namespace has at least one action
+		}
+		for ai := e.lo[ni]; ai < e.lo[ni+1]; ai++ {
+			if a := e.actions[ai]; a.standIn == 's' || (a.standIn == 0 && wildcardMatch(name, a.name)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Path is the evaluation of a path of levels from the root down: what every

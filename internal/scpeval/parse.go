@@ -276,9 +276,28 @@ func (p *parser) fail(off int, format string, args ...any) {
 var (
 	versions = map[string]bool{"2012-10-17": true, "2008-10-17": true}
 	sidRE    = regexp.MustCompile(`^[A-Za-z0-9]*$`)
-	// actionRE is "service:action" with wildcards in either part.
-	actionRE = regexp.MustCompile(`^[A-Za-z0-9*?-]+:[A-Za-z0-9*?_-]+$`)
 )
+
+// validAction reports whether a is "service:action", letters, digits and
+// dashes with * and ? wildcards in either part (underscores too in the
+// action). A hand-written check: suggestions list hundreds of actions.
+func validAction(a string) bool {
+	svc, act, ok := strings.Cut(a, ":")
+	if !ok || svc == "" || act == "" {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '*', c == '?', c == '-':
+		case c == '_' && i > len(svc):
+		case c == ':' && i == len(svc):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func (p *parser) policy(v node) *Policy {
 	if v.kind != 'o' {
@@ -347,7 +366,7 @@ func (p *parser) statement(v node, where string) Statement {
 		case "Action", "NotAction":
 			list := p.strings(m.val, where+": "+m.key)
 			for i, a := range list {
-				if a != "" && strings.Trim(a, "*") != "" && !actionRE.MatchString(a) {
+				if a != "" && strings.Trim(a, "*") != "" && !validAction(a) {
 					p.fail(elemOff(m.val, i), `%s: %s %q is not an action (want "*" or "service:action", e.g. "s3:Get*")`, where, m.key, a)
 				}
 			}

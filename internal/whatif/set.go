@@ -1,6 +1,7 @@
 package whatif
 
 import (
+	"math/bits"
 	"sort"
 
 	"github.com/orgaudit/orgaudit/internal/catalog"
@@ -81,10 +82,7 @@ func (s Set) each(fn func(i int, ns string)) {
 	all := catalog.All()
 	for w, word := range s.bits {
 		for word != 0 {
-			b := 0
-			for word&(1<<b) == 0 {
-				b++
-			}
+			b := bits.TrailingZeros64(word)
 			word &^= 1 << b
 			fn(w*64+b, all[w*64+b].Namespace)
 		}

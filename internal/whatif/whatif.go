@@ -204,24 +204,78 @@ func inputErr(format string, args ...any) error { return &InputError{fmt.Sprintf
 
 // Evaluate answers in.
 func Evaluate(in Input) (*Result, error) {
-	changes := in.changes()
-	if in.Policies == nil || len(changes) == 0 {
-		return nil, errors.New("whatif: the policies document and a change are required")
+	run, err := NewRun(in)
+	if err != nil {
+		return nil, err
+	}
+	return run.Evaluate(in.changes(), in.Days)
+}
+
+// Run is a run's policies and reports prepared once for many questions:
+// every document of a plan, every suggestion of a run.
+type Run struct {
+	in          Input // Policies, Reports, Failed, ManagementAccountID
+	parsed      map[string]*scpeval.Policy
+	attachments map[string][]string
+	sorted      []*Report // by entity path
+	paths       []string
+	byID        map[string]int // into sorted
+	universe    []string
+	e           *scpeval.Evaluator
+}
+
+// NewRun prepares the Policies, Reports, Failed, ManagementAccountID and
+// Evaluator of in; the rest of in is ignored.
+func NewRun(in Input) (*Run, error) {
+	if in.Policies == nil {
+		return nil, errors.New("whatif: the policies document is required")
 	}
 	parsed, err := in.Policies.Parse()
 	if err != nil {
 		return nil, err
 	}
-	reportOf := map[string]*Report{}
+	r := &Run{in: in, parsed: parsed, attachments: in.Policies.Attachments(), byID: map[string]int{}}
 	for i := range in.Reports {
-		reportOf[in.Reports[i].Entity.ID] = &in.Reports[i]
+		r.sorted = append(r.sorted, &in.Reports[i])
 	}
-	attachments := in.Policies.Attachments()
+	sort.SliceStable(r.sorted, func(a, b int) bool { return r.sorted[a].Entity.Path < r.sorted[b].Entity.Path })
+	for i, rep := range r.sorted {
+		r.paths = append(r.paths, rep.Entity.Path)
+		r.byID[rep.Entity.ID] = i
+	}
+	r.universe = namespaces(in.Reports)
+	r.e = in.Evaluator
+	if r.e == nil {
+		r.e = scpeval.New(r.universe...)
+	}
+	return r, nil
+}
+
+// subtree returns the reports of the entity at sorted index i and of every
+// entity under it: in path order they follow it, their paths starting with
+// its path and a slash.
+func (r *Run) subtree(i int) []*Report {
+	p := r.paths[i]
+	lo := sort.SearchStrings(r.paths, p+"/")
+	hi := sort.SearchStrings(r.paths, p+"0") // '0' follows '/'
+	out := []*Report{r.sorted[i]}
+	return append(out, r.sorted[lo:hi]...)
+}
+
+// Evaluate answers what the changes, made together, would break, judging
+// services in use within days.
+func (r *Run) Evaluate(changes []Change, days int) (*Result, error) {
+	in := r.in
+	in.Days = days
+	if len(changes) == 0 {
+		return nil, errors.New("whatif: no change to judge")
+	}
+	parsed, attachments := r.parsed, r.attachments
 	levels := map[string][2][]*scpeval.Policy{}
-	var targets []*Report
+	var targets []int
 	for _, c := range changes {
-		t := reportOf[c.Target]
-		if t == nil {
+		t, ok := r.byID[c.Target]
+		if !ok {
 			return nil, inputErr("target %s has no report among those given", c.Target)
 		}
 		if _, dup := levels[c.Target]; dup {
@@ -234,21 +288,17 @@ func Evaluate(in Input) (*Result, error) {
 		levels[c.Target] = [2][]*scpeval.Policy{before, after}
 		targets = append(targets, t)
 	}
-	target := targets[0]
-	res := &Result{Target: target.Entity, Days: in.Days, Breaks: []Break{}, Caveats: []string{}}
+	target := r.sorted[targets[0]]
+	res := &Result{Target: target.Entity, Days: days, Breaks: []Break{}, Caveats: []string{}}
 	res.NewlyDenied = NewlyDenied{Whole: []string{}, Partial: []string{}}
 	res.Detached = changes[0].Detach
 
-	universe := namespaces(in.Reports)
-	e := in.Evaluator
-	if e == nil {
-		e = scpeval.New(universe...)
-	}
-	j := &judge{e: e, in: in, parsed: parsed, attachments: attachments, changed: levels,
+	e := r.e
+	j := &judge{e: e, parsed: parsed, attachments: attachments, changed: levels,
 		memo: map[string]*scpeval.Change{}, assumed: map[string]bool{}, verdicts: map[*scpeval.Change]*verdict{},
-		universe: universe}
+		universe: r.universe}
 
-	judged := pick(in, targets)
+	judged := r.pick(targets)
 	res.Basis = "ous"
 	if len(judged) > 0 && judged[0].Entity.Type == reportdoc.TypeAccount {
 		res.Basis = "accounts"
@@ -381,31 +431,28 @@ var fullAWSAccess = func() *scpeval.Policy {
 
 // pick returns the reports to judge: the account reports at or under the
 // targets when there are any, else the root and OU reports there.
-func pick(in Input, targets []*Report) []*Report {
+func (r *Run) pick(targets []int) []*Report {
 	var accounts, ous []*Report
-	for i := range in.Reports {
-		r := &in.Reports[i]
-		in := false
-		for _, t := range targets {
-			in = in || under(r.Entity.Path, t.Entity.Path)
-		}
-		if !in {
-			continue
-		}
-		if r.Entity.Type == reportdoc.TypeAccount {
-			accounts = append(accounts, r)
-		} else {
-			ous = append(ous, r)
+	seen := map[*Report]bool{}
+	for _, t := range targets {
+		for _, rep := range r.subtree(t) {
+			if len(targets) > 1 {
+				if seen[rep] {
+					continue
+				}
+				seen[rep] = true
+			}
+			if rep.Entity.Type == reportdoc.TypeAccount {
+				accounts = append(accounts, rep)
+			} else {
+				ous = append(ous, rep)
+			}
 		}
 	}
 	if len(accounts) > 0 {
 		return accounts
 	}
 	return ous
-}
-
-func under(path, ancestor string) bool {
-	return path == ancestor || strings.HasPrefix(path, ancestor+"/")
 }
 
 // deepest keeps, of the breaks that stand for the same access (namespace,
