@@ -140,6 +140,10 @@ type Manifest struct {
 	Entities []Entity         `json:"entities"`
 
 	size int // length of the last encoding or of the loaded document
+	// version is the stored document's version (S3's ETag) as this process
+	// last read or wrote it; empty for a manifest not stored yet. With a
+	// conditional store, Save writes only over that version.
+	version string
 }
 
 // Entity is one report of the run: an entity, or an (entity, SCP) pair.
@@ -191,7 +195,14 @@ func (m *Manifest) Key() string { return reportdoc.ManifestKey(m.RunID) }
 // Load reads the manifest of runID; errors.Is(err, ErrNotFound) when the
 // run does not exist.
 func Load(ctx context.Context, store objstore.Store, runID string) (*Manifest, error) {
-	b, err := store.Get(ctx, reportdoc.ManifestKey(runID))
+	var b []byte
+	var version string
+	var err error
+	if cs, ok := store.(objstore.Conditional); ok {
+		b, version, err = cs.GetVersion(ctx, reportdoc.ManifestKey(runID))
+	} else {
+		b, err = store.Get(ctx, reportdoc.ManifestKey(runID))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load manifest of run %s: %w", runID, err)
 	}
@@ -205,7 +216,7 @@ func Load(ctx context.Context, store objstore.Store, runID string) (*Manifest, e
 	if m.RunID != runID {
 		return nil, fmt.Errorf("load manifest of run %s: it names run %q", runID, m.RunID)
 	}
-	m.size = len(b)
+	m.size, m.version = len(b), version
 	return &m, nil
 }
 
@@ -245,17 +256,45 @@ func (m *Manifest) Marshal() ([]byte, error) {
 // Size is the length of the manifest's last encoding (0 before any).
 func (m *Manifest) Size() int { return m.size }
 
-// Save writes the manifest.
+// Save writes the manifest. With a conditional store (S3, the local
+// directory) it writes only over the version it loaded or last saved, or
+// creates the manifest only if none exists: when another writer of the
+// same run (a second process with the same run id, a retried step racing a
+// slow one) saved in between, Save returns an error wrapping
+// ErrConflict and overwrites nothing. The step fails; run again, it reloads
+// the manifest the winner wrote.
 func (m *Manifest) Save(ctx context.Context, store objstore.Store) error {
 	b, err := m.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := store.Put(ctx, m.Key(), b, "application/json"); err != nil {
+	cs, ok := store.(objstore.Conditional)
+	if !ok {
+		if err := store.Put(ctx, m.Key(), b, "application/json"); err != nil {
+			return fmt.Errorf("save manifest: %w", err)
+		}
+		return nil
+	}
+	version, err := cs.PutIf(ctx, m.Key(), b, "application/json", m.version)
+	if errors.Is(err, objstore.ErrConflict) {
+		// A write of ours that landed although its answer was lost (the
+		// SDK then retried it) fails its own condition: the stored
+		// bytes are then exactly ours.
+		if stored, v, gerr := cs.GetVersion(ctx, m.Key()); gerr == nil && bytes.Equal(stored, b) {
+			m.version = v
+			return nil
+		}
+		return fmt.Errorf("save manifest: another writer updated run %s since this step read it: %w", m.RunID, err)
+	}
+	if err != nil {
 		return fmt.Errorf("save manifest: %w", err)
 	}
+	m.version = version
 	return nil
 }
+
+// ErrConflict is objstore.ErrConflict: Save lost a race to another writer.
+var ErrConflict = objstore.ErrConflict
 
 // Counts are the entities of a run by outcome.
 type Counts struct {

@@ -37,25 +37,48 @@ func NewS3(client S3API, bucket, prefix string) Store {
 }
 
 func (s *s3Store) Get(ctx context.Context, key string) ([]byte, error) {
+	b, _, err := s.GetVersion(ctx, key)
+	return b, err
+}
+
+func (s *s3Store) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
 	if err != nil {
 		var nsk *types.NoSuchKey
 		var api smithy.APIError
 		if errors.As(err, &nsk) || (errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")) {
-			return nil, fmt.Errorf("get %s: %w", s.Location(key), ErrNotFound)
+			return nil, "", fmt.Errorf("get %s: %w", s.Location(key), ErrNotFound)
 		}
-		return nil, fmt.Errorf("get %s: %w", s.Location(key), err)
+		return nil, "", fmt.Errorf("get %s: %w", s.Location(key), err)
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", s.Location(key), err)
+		return nil, "", fmt.Errorf("read %s: %w", s.Location(key), err)
 	}
-	return b, nil
+	return b, aws.ToString(out.ETag), nil
 }
 
 func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	_, err := s.put(ctx, key, body, contentType, nil, nil)
+	return err
+}
+
+// PutIf writes with If-Match: version, or If-None-Match: * when version is
+// empty. S3 answers 412 PreconditionFailed when the condition does not
+// hold, and 409 ConditionalRequestConflict when another conditional write
+// of the key is in flight: each is a lost race.
+func (s *s3Store) PutIf(ctx context.Context, key string, body []byte, contentType, version string) (string, error) {
+	if version == "" {
+		return s.put(ctx, key, body, contentType, nil, aws.String("*"))
+	}
+	return s.put(ctx, key, body, contentType, aws.String(version), nil)
+}
+
+func (s *s3Store) put(ctx context.Context, key string, body []byte, contentType string, ifMatch, ifNoneMatch *string) (string, error) {
 	in := &s3.PutObjectInput{
+		IfMatch:       ifMatch,
+		IfNoneMatch:   ifNoneMatch,
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(s.prefix + key),
 		Body:          bytes.NewReader(body),
@@ -64,10 +87,17 @@ func (s *s3Store) Put(ctx context.Context, key string, body []byte, contentType 
 	if contentType != "" {
 		in.ContentType = aws.String(contentType)
 	}
-	if _, err := s.client.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("put %s: %w", s.Location(key), err)
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		var api smithy.APIError
+		// With If-Match, S3 answers NoSuchKey for an object deleted since.
+		if errors.As(err, &api) && (api.ErrorCode() == "PreconditionFailed" || api.ErrorCode() == "ConditionalRequestConflict" ||
+			(ifMatch != nil && api.ErrorCode() == "NoSuchKey")) {
+			return "", fmt.Errorf("put %s: %w (%s)", s.Location(key), ErrConflict, api.ErrorCode())
+		}
+		return "", fmt.Errorf("put %s: %w", s.Location(key), err)
 	}
-	return nil
+	return aws.ToString(out.ETag), nil
 }
 
 func (s *s3Store) List(ctx context.Context, prefix string) ([]string, error) {
