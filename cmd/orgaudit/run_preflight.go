@@ -21,6 +21,7 @@ import (
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/objstore"
 )
 
 // userError is a mistake the user can fix; its text says how, in one line.
@@ -168,6 +169,9 @@ func explain(err error, in runFlags) string {
 	var ue *userError
 	if errors.As(err, &ue) {
 		return ue.msg
+	}
+	if errors.Is(err, objstore.ErrConflict) {
+		return fmt.Sprintf("%v\nAnother process (a second orgaudit run, or the deployed pipeline) is writing the same run; this one stopped without overwriting its progress. Let the other finish, or use another --run-id.", err)
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
