@@ -252,3 +252,36 @@ func ErrorOf(err error) *reportdoc.Error {
 	}
 	return &reportdoc.Error{Code: code, Message: err.Error()}
 }
+
+// Pin returns api bound to one set of credentials, fetched afresh now, so
+// that every call of a step signs with the same session: IAM may scope a
+// report job to the credentials that created it, so a job must be
+// generated, polled and read with one set, and a credential refresh in the
+// middle of a step would orphan its jobs. api is returned as it is when it
+// is not an *iam.Client (a test double) or has no credentials.
+func Pin(ctx context.Context, api API) (API, error) {
+	c, ok := api.(*iam.Client)
+	if !ok {
+		return api, nil
+	}
+	o := c.Options()
+	if o.Credentials == nil {
+		return api, nil
+	}
+	// A cached set may be close to its expiry; a fresh one lasts the step
+	// (an assumed role's session lasts 15 minutes at least, a step less).
+	if cache, ok := o.Credentials.(*aws.CredentialsCache); ok {
+		cache.Invalidate()
+	}
+	creds, err := o.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for IAM: %w", err)
+	}
+	o.Credentials = pinned{creds}
+	return iam.New(o), nil
+}
+
+// pinned is a credentials provider that always answers one set.
+type pinned struct{ creds aws.Credentials }
+
+func (p pinned) Retrieve(context.Context) (aws.Credentials, error) { return p.creds, nil }

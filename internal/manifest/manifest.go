@@ -14,7 +14,7 @@
 //	  "nextPart": 3, "throttled": 0, "pace": {"group": {"millis": 4300, "low": 2100}},
 //	  "runError": {"code","message"}|absent,
 //	  "entities": [ {"id","type","name","path","policyId"?, "state",
-//	                 "jobId"?, "attempts"?, "sentAt"?, "createdAt"?, "completedAt"?,
+//	                 "jobId"?, "attempts"?, "sentAt"?, "session"?, "createdAt"?, "completedAt"?,
 //	                 "error"?, "accessible"?, "notAccessed"?, "unused"?,
 //	                 "part"?, "digest"?}, … ] }
 //
@@ -162,7 +162,11 @@ type Entity struct {
 	Errors int `json:"errors,omitempty"`
 	// SentAt is when the current job was started (Unix milliseconds, wall
 	// clock), to pace polls across steps; not part of any report.
-	SentAt      int64            `json:"sentAt,omitempty"`
+	SentAt int64 `json:"sentAt,omitempty"`
+	// Session names the step (one set of credentials) that started the
+	// current job. A job is generated, polled and read within that step
+	// only: a later step starts the entity's job again.
+	Session     string           `json:"session,omitempty"`
 	CreatedAt   *reportdoc.Time  `json:"createdAt,omitempty"`   // IAM's JobCreationDate
 	CompletedAt *reportdoc.Time  `json:"completedAt,omitempty"` // IAM's JobCompletionDate
 	Error       *reportdoc.Error `json:"error,omitempty"`

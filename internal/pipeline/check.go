@@ -12,10 +12,11 @@ import (
 // Check polls the running jobs and starts queued ones as slots free, within
 // its budget, and stores the reports of finished jobs while it waits for
 // the running ones, so that storing overlaps the jobs' own time instead of
-// following it. It returns when the budget is spent, when every job has
-// finished, or when enough reports wait for Store; before returning it
-// makes sure a job runs if any is queued, so IAM keeps working during Store
-// and Wait.
+// following it. It starts no job it cannot expect to finish within the
+// budget, and returns once its jobs have finished and their reports are
+// stored (or the budget is spent): a job is generated, polled and read by
+// one step, with one set of credentials, since IAM may let only those
+// credentials read it.
 func (p *Pipeline) Check(ctx context.Context, s State) (State, error) {
 	st, err := p.check(ctx, s)
 	return st, stepError("check", s.RunID, err)
@@ -28,7 +29,7 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 	}
 	log := p.log.With("run_id", m.RunID)
 	budget := p.budget(ctx)
-	r := p.newRunner(m, log)
+	r := p.newRunner(ctx, m, log)
 	opCtx, cancel := r.opContext(ctx, budget)
 	defer cancel()
 	sr := r.newStorer()
@@ -39,6 +40,7 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 }
 
 func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) (err error) {
+	r.jobsUntil = budget
 	var w *reportWriter
 	if r.p.tune.storeInCheck {
 		w = sr.startWriter(opCtx)
@@ -58,11 +60,16 @@ func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) 
 		if err := r.maybeSave(ctx); err != nil {
 			return err
 		}
-		if len(r.running) == 0 && !r.hasQueued() {
-			return nil // every job has finished; Store stores what is left
-		}
 		if r.m.Counts().Unstored-len(sr.order) >= r.p.tune.storeBatch {
-			return nil // Store's turn; a started job keeps IAM busy meanwhile
+			r.jobsUntil = time.Now() // Store's turn, once this step's jobs are done
+		}
+		if len(r.running) == 0 && !r.canStart() {
+			if w == nil {
+				return r.storeFinished(ctx, opCtx, sr)
+			}
+			if !w.busy() && !r.hasFinished() {
+				return nil // this step's jobs are done and stored; Store stores failures
+			}
 		}
 		now := time.Now()
 		if !now.Before(budget) || opCtx.Err() != nil {
@@ -86,6 +93,40 @@ func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) 
 			return ctx.Err()
 		}
 	}
+}
+
+// canStart reports whether the step would start the next queued job.
+func (r *runner) canStart() bool {
+	i := r.nextQueued()
+	return i >= 0 && !r.failing && (r.started == 0 || r.canFinish(&r.m.Entities[i], time.Now()))
+}
+
+// storeFinished stores the completed reports of this step's jobs, when no
+// writer stored them meanwhile: the next step could not read them.
+func (r *runner) storeFinished(ctx, opCtx context.Context, sr *storer) error {
+	for {
+		i, ok := r.nextFinished()
+		if !ok {
+			return nil
+		}
+		if r.m.Entities[i].State != manifest.StateCompleted {
+			continue
+		}
+		if err := sr.store(ctx, opCtx, i); err != nil {
+			return err
+		}
+	}
+}
+
+// hasFinished reports whether a completed job of this step waits to be
+// stored.
+func (r *runner) hasFinished() bool {
+	for _, i := range r.finished {
+		if r.m.Entities[i].State == manifest.StateCompleted {
+			return true
+		}
+	}
+	return false
 }
 
 // nextFinished takes the next entity whose job ended and whose report is

@@ -24,6 +24,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/runinput"
 	"github.com/orgaudit/orgaudit/internal/sim"
+	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
 )
 
 // TestConcurrencyLimit runs with IAM's real limit of one job: with a
@@ -104,12 +105,13 @@ func TestFailedJob(t *testing.T) {
 }
 
 // TestJobOfAnotherPrincipal: a step that runs as another principal than
-// the one that started a job gets NoSuchEntity for it; it starts the job
-// again once and, as IAM reuses a job only for the same caller, gets a job
-// of its own, which it reads: the run completes.
+// the step before it touches none of that step's jobs: a job left running
+// by a Check that ran out of budget is started again by the next one,
+// which gets a job of its own (IAM reuses a job only for its creator) and
+// reads it; the run completes.
 func TestJobOfAnotherPrincipal(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) { o.IAM.Latency = func(int) time.Duration { return 20 * time.Second } }})
 	ctx := testCtx(t)
 	role := "arn:aws:iam::" + e.org.ManagementAccountID + ":role/OrgAuditReport"
 	cfgA, cfgB := e.cfg, e.cfg
@@ -121,8 +123,13 @@ func TestJobOfAnotherPrincipal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if st.Running != 1 {
-		t.Fatalf("Got(running after Start) = %d; want 1", st.Running)
+	if st.Running != 0 {
+		t.Fatalf("Got(running after Start) = %d; want 0 (Start starts no job)", st.Running)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond) // a budget of 50 ms
+	defer cancel()
+	if st, err = pA.Check(short, st); err != nil || st.Running != 1 {
+		t.Fatalf("Got(Check with a short budget) = %+v, %v; want one job left running", st, err)
 	}
 	m, err := manifest.Load(ctx, e.store, st.RunID)
 	if err != nil {
@@ -132,8 +139,8 @@ func TestJobOfAnotherPrincipal(t *testing.T) {
 	st = e.drive(ctx, pB, st)
 	o := e.verify(ctx, st.RunID, expectScope(e.org, false, false), nil)
 	for _, ent := range o.manifest.Entities {
-		if ent.ID == first.ID && ent.Attempts != 2 {
-			t.Errorf("Got(attempts for %s) = %d; want 2 (one retry)", ent.ID, ent.Attempts)
+		if ent.ID == first.ID && (ent.Attempts != 2 || ent.JobID == first.JobID) {
+			t.Errorf("Got(%s) = attempts %d, job %s; want 2 attempts, a job other than %s", ent.ID, ent.Attempts, ent.JobID, first.JobID)
 		}
 	}
 }
@@ -211,9 +218,10 @@ func (f *faultyStore) Put(ctx context.Context, key string, body []byte, ct strin
 	return f.Store.Put(ctx, key, body, ct)
 }
 
-// TestStoreCrashAndRetry: Store fails mid-way (after some reports, or
+// TestStoreCrashAndRetry: storing fails mid-way (after some reports, or
 // after an Athena part but before the manifest recorded it); the retried
-// step loses and duplicates nothing.
+// step loses and duplicates nothing. The reports are stored by the Check
+// that ran their jobs (a job is read by the step that started it).
 func TestStoreCrashAndRetry(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -228,21 +236,18 @@ func TestStoreCrashAndRetry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{config: func(c *config.Config) { c.StepBudget = 20 * time.Second }})
 			ctx := testCtx(t)
-			e.p.tune.storeBatch = 1000    // Check runs every job before Store
-			e.p.tune.storeInCheck = false // and leaves every report to Store
+			e.p.tune.storeBatch = 1000    // Check runs every job
+			e.p.tune.storeInCheck = false // and stores every report after the last one
 			st, err := e.p.Start(ctx, StartEvent{ExecutionName: "crash", Input: json.RawMessage(`{"includeAccounts":true}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st, err = e.p.Check(ctx, st); err != nil || st.Running+st.Queued != 0 {
-				t.Fatalf("Check = %+v, %v; want every job finished", st, err)
-			}
 			faulty := &faultyStore{Store: e.store, prefix: tt.prefix, after: tt.after}
 			crashing := New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: e.p.reports.API, Store: faulty, Now: e.p.now, Logger: e.p.log})
 			crashing.tune = e.p.tune
-			crashing.tune.partRows = 2000 // several parts per Store
-			if _, err := crashing.Store(ctx, st); !errors.Is(err, errInjected) {
-				t.Fatalf("Got(Store with failing storage) error %v; want the injected failure", err)
+			crashing.tune.partRows = 2000 // several parts per step
+			if _, err := crashing.Check(ctx, st); !errors.Is(err, errInjected) {
+				t.Fatalf("Got(Check with failing storage) error %v; want the injected failure", err)
 			}
 			st = e.drive(ctx, e.p, st)
 			e.verify(ctx, "crash", expectScope(e.org, true, false), nil)
@@ -444,7 +449,6 @@ func TestFailurePathStartsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the first job finish
 	created := e.sim.IAM().Stats().JobsCreated
 	st.Error = &StepError{Error: "States.TaskFailed", Cause: "boom"}
 	if _, err := e.p.Store(ctx, st); err != nil {
@@ -455,8 +459,10 @@ func TestFailurePathStartsNothing(t *testing.T) {
 	}
 	o := e.outcome(ctx, "stopping")
 	checkOutcome(ctx, t, e.store, "stopping")
-	if o.summary.Status != reportdoc.RunFailed || o.summary.Entities.Succeeded != 1 || o.summary.Entities.Total != st.Total {
-		t.Errorf("Got(summary) = %s %+v; want FAILED with the 1 finished report kept", o.summary.Status, o.summary.Entities)
+	// Start starts no job (a job belongs to the step that starts it), so
+	// every entity is reported failed.
+	if o.summary.Status != reportdoc.RunFailed || o.summary.Entities.Succeeded != 0 || o.summary.Entities.Failed != st.Total || o.summary.Entities.Total != st.Total {
+		t.Errorf("Got(summary) = %s %+v; want FAILED with every entity failed", o.summary.Status, o.summary.Entities)
 	}
 }
 
@@ -609,4 +615,83 @@ func TestReportRoleWithoutOrganizationsAccess(t *testing.T) {
 	if o.summary.Status != reportdoc.RunFailed {
 		t.Errorf("Got(status) = %s; want FAILED", o.summary.Status)
 	}
+}
+
+// TestSessionOwnership runs the pipeline against IAM that lets only the
+// credentials that created a job read it (the simulator's --job-owner
+// session), through the report role, whose session every step renews:
+// with faults, short pages, throttling and tiny budgets the run still
+// completes, no job is read by another step's credentials, and no report
+// is lost or duplicated.
+func TestSessionOwnership(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		sim    func(o *sim.Options)
+		budget time.Duration
+	}{
+		{"plain", func(o *sim.Options) {}, 0},
+		{"faults and short pages", func(o *sim.Options) {
+			o.ErrorRate, o.ResetRate, o.IAM.ShortPageRate, o.IAMTPS = 0.05, 0.02, 0.5, 200
+		}, 0},
+		{"short steps", func(o *sim.Options) {}, 400 * time.Millisecond}, // jobs take 20-110 ms
+		{"two jobs at once", func(o *sim.Options) { o.IAM.MaxJobs = 2 }, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{sim: func(o *sim.Options) {
+				o.IAM.JobOwner = iamreports.OwnerSession
+				tc.sim(o)
+			}})
+			cfg := e.cfg
+			cfg.ReportRoleARN, cfg.ReportRoleSession = "arn:aws:iam::"+e.org.ManagementAccountID+":role/OrgAuditReport", "orgaudit"
+			if tc.budget > 0 {
+				cfg.StepBudget = tc.budget
+			}
+			e.p, _ = e.pipeline(cfg, "test", "test")
+			ctx := context.Background() // no deadline: the step budget applies
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if tc.budget > 0 {
+				ctx = context.WithoutCancel(ctx)
+			}
+			input := `{"includeAccounts":true}`
+			if tc.name == "two jobs at once" {
+				input = `{"includeAccounts":true,"maxConcurrentJobs":2}`
+			}
+			e.run(ctx, input, "session")
+			e.verify(ctx, "session", expectScope(e.org, true, false), nil)
+			if st := e.sim.IAM().Stats(); st.JobsCreated < len(expectScope(e.org, true, false)) {
+				t.Errorf("Got(jobs created) = %d; want at least one per entity", st.JobsCreated)
+			}
+		})
+	}
+}
+
+// TestSessionOwnershipStepsShorterThanJobs: where every step ends before
+// any job can finish, jobs of earlier steps cannot be read; each entity
+// fails with JobNotFinished after a bounded number of jobs, and the run
+// ends.
+func TestSessionOwnershipStepsShorterThanJobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) { o.IAM.JobOwner = iamreports.OwnerSession }})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := e.p.Start(ctx, StartEvent{ExecutionName: "too-short", Input: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.StepBudget = 10 * time.Millisecond // jobs take 20-110 ms
+	// Through the report role: every step has a session of its own.
+	cfg.ReportRoleARN = "arn:aws:iam::" + e.org.ManagementAccountID + ":role/OrgAuditReport"
+	short, _ := e.pipeline(cfg, "test", "test")
+	e.drive(context.WithoutCancel(ctx), short, st)
+	scope := expectScope(e.org, false, false)
+	failed := map[scopeKey]string{}
+	for k := range scope {
+		failed[k] = "JobNotFinished"
+	}
+	e.verify(ctx, "too-short", scope, failed)
 }

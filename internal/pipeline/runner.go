@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,9 +44,29 @@ type runner struct {
 	lastSave time.Time
 	// failing is set on the failure path: no new jobs start.
 	failing bool
+
+	// session names this step's credentials: the jobs it starts are
+	// polled and read by it alone (see newRunner).
+	session string
+	// jobsUntil, when set, is the time by which a job started now must be
+	// expected to have finished: a step starts no job it cannot finish.
+	jobsUntil time.Time
+	started   int // jobs this step started
 }
 
-func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
+// maxAbandoned is how many jobs of one entity may be left unfinished by
+// the step that started them before the entity fails: a job that outlasts
+// every step would otherwise be started again forever.
+const maxAbandoned = 4
+
+// newRunner returns the step's runner. IAM may scope a report job to the
+// credentials that created it (a role session's key), so a step pins one
+// set of credentials for all its IAM calls and touches no job another step
+// started: such a job, still running or finished but not yet read, is
+// started again by this step (IAM hands back the same job to the same
+// principal within a minute, so this costs little where jobs belong to the
+// principal).
+func (p *Pipeline) newRunner(ctx context.Context, m *manifest.Manifest, log *slog.Logger) *runner {
 	r := &runner{
 		p: p, m: m, log: log,
 		running:  map[int]bool{},
@@ -52,8 +74,14 @@ func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 		lastSeen: map[int]time.Time{},
 		lastSave: time.Now(),
 		floor:    p.tune.pollFloor,
+		session:  newSessionID(),
 	}
 	r.reports = *p.reports
+	if api, err := accessreport.Pin(ctx, r.reports.API); err != nil {
+		log.Warn("cannot fetch credentials for this step's IAM calls; using the client's own", "error", err.Error())
+	} else {
+		r.reports.API = api
+	}
 	r.reports.OnRetry = func(err error) {
 		if backoff.IsThrottle(err) {
 			m.Throttled++
@@ -62,15 +90,42 @@ func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 		}
 	}
 	for i := range m.Entities {
-		switch m.Entities[i].State {
-		case manifest.StateRunning:
-			r.running[i] = true
-			r.nextPoll[i] = time.Time{} // poll at once: its timing is unknown to this step
-		case manifest.StateCompleted, manifest.StateFailed:
+		switch e := &m.Entities[i]; e.State {
+		case manifest.StateRunning, manifest.StateCompleted:
+			// Another step's job: start it again here.
+			r.abandoned(i)
+		case manifest.StateFailed:
 			r.finished = append(r.finished, i)
 		}
 	}
 	return r
+}
+
+// abandoned requeues entity i, whose job another step started and did not
+// finish reading; after maxAbandoned such jobs the entity fails.
+func (r *runner) abandoned(i int) {
+	e := &r.m.Entities[i]
+	if e.Attempts >= maxAbandoned {
+		r.fail(i, &reportdoc.Error{Code: codeJobNotFinished, Message: fmt.Sprintf(
+			"report job %s was not finished by the step that started it, %d times: a job took longer than a step allows", e.JobID, e.Attempts)})
+		return
+	}
+	r.entityLog(i).Info("report job of an earlier step; starting it again", "job_id", e.JobID, "state", e.State)
+	prev := e.JobID
+	r.requeue(i)
+	// The old id stays: if IAM hands the same job back (same principal
+	// within a minute), it is not another attempt.
+	e.JobID, e.CreatedAt, e.CompletedAt = prev, nil, nil
+}
+
+// codeJobNotFinished is the error code of an entity whose jobs kept
+// outlasting the steps that started them.
+const codeJobNotFinished = "JobNotFinished"
+
+func newSessionID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // opContext bounds the calls of a step: past the budget, but short of the
@@ -180,6 +235,9 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 			return nil
 		}
 		e := &r.m.Entities[i]
+		if !r.canFinish(e, now) && (len(r.running) > 0 || r.started > 0) {
+			return nil // but a step always starts one, or a short one never would
+		}
 		jobID, err := r.reports.Generate(opCtx, e.Path, e.PolicyID)
 		now = time.Now()
 		if err != nil {
@@ -213,14 +271,27 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 			}
 		}
 		r.limitStreak, r.m.LimitedSince = 0, 0
-		e.State, e.JobID, e.SentAt, e.Errors = manifest.StateRunning, jobID, now.UnixMilli(), 0
-		e.Attempts++
+		if jobID != e.JobID {
+			e.Attempts++
+		}
+		e.State, e.JobID, e.SentAt, e.Errors, e.Session = manifest.StateRunning, jobID, now.UnixMilli(), 0, r.session
+		r.started++
 		r.running[i] = true
 		r.nextPoll[i] = now.Add(r.firstPoll(e))
 		r.dirty = true
 		r.entityLog(i).Info("report job started", "job_id", jobID, "attempt", e.Attempts)
 	}
 	return nil
+}
+
+// canFinish reports whether a job for e started at now can be expected to
+// be finished, and its report read, by r.jobsUntil: twice the duration such
+// jobs have taken, and a second.
+func (r *runner) canFinish(e *manifest.Entity, now time.Time) bool {
+	if r.jobsUntil.IsZero() {
+		return true
+	}
+	return now.Add(2*r.p.estimate(r.m, e.PaceKind()) + time.Second).Before(r.jobsUntil)
 }
 
 // limitDelay is the backoff after a 409 for entity i: from a quarter of

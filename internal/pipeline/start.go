@@ -61,10 +61,10 @@ func (p *Pipeline) start(ctx context.Context, ev StartEvent) (State, string, err
 	if err := m.Save(ctx, p.store); err != nil {
 		return State{}, in.RunID, err
 	}
-	r := p.newRunner(m, log)
-	opCtx, cancel := r.opContext(ctx, budget)
-	defer cancel()
-	st, err := r.finish(ctx, r.startJobs(ctx, opCtx))
+	// Start starts no job: a job is generated, polled and read by one
+	// step, with one set of credentials, and Check is that step.
+	r := p.newRunner(ctx, m, log)
+	st, err := r.finish(ctx, nil)
 	return st, in.RunID, err
 }
 
