@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -136,14 +137,26 @@ func (e *env) drive(ctx context.Context, p *Pipeline, st State) State {
 			e.t.Fatalf("Got(waitSeconds) = %d; want >= 0", st.WaitSeconds)
 		}
 		time.Sleep(time.Duration(st.WaitSeconds) * 10 * time.Millisecond)
-		if st, err = p.Check(ctx, st); err != nil {
+		if st, err = retryStep(ctx, p.Check, st); err != nil {
 			e.t.Fatalf("Check: %v", err)
 		}
-		if st, err = p.Store(ctx, st); err != nil {
+		if st, err = retryStep(ctx, p.Store, st); err != nil {
 			e.t.Fatalf("Store: %v", err)
 		}
 	}
 	return st
+}
+
+// retryStep runs a step as the state machine does: a StepFailed is tried
+// twice more (a step resumes from the manifest, so a repeat is safe).
+func retryStep(ctx context.Context, step func(context.Context, State) (State, error), st State) (State, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := step(ctx, st)
+		var sf *StepFailed
+		if err == nil || attempt == 2 || !errors.As(err, &sf) || ctx.Err() != nil {
+			return out, err
+		}
+	}
 }
 
 // run starts a run with input and drives it to the end.
