@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -279,6 +280,36 @@ func Pin(ctx context.Context, api API) (API, error) {
 	}
 	o.Credentials = pinned{creds}
 	return iam.New(o), nil
+}
+
+// PinOnFirstCall returns api that pins its credentials (Pin) at its first
+// call and uses that set for every later one, so that a step that makes no
+// IAM call fetches none. A failure to fetch them falls back to api itself,
+// whose calls then report the error.
+func PinOnFirstCall(api API) API { return &lazyPin{api: api} }
+
+type lazyPin struct {
+	api    API
+	once   sync.Once
+	pinned API
+}
+
+func (l *lazyPin) get(ctx context.Context) API {
+	l.once.Do(func() {
+		l.pinned = l.api
+		if p, err := Pin(ctx, l.api); err == nil {
+			l.pinned = p
+		}
+	})
+	return l.pinned
+}
+
+func (l *lazyPin) GenerateOrganizationsAccessReport(ctx context.Context, in *iam.GenerateOrganizationsAccessReportInput, optFns ...func(*iam.Options)) (*iam.GenerateOrganizationsAccessReportOutput, error) {
+	return l.get(ctx).GenerateOrganizationsAccessReport(ctx, in, optFns...)
+}
+
+func (l *lazyPin) GetOrganizationsAccessReport(ctx context.Context, in *iam.GetOrganizationsAccessReportInput, optFns ...func(*iam.Options)) (*iam.GetOrganizationsAccessReportOutput, error) {
+	return l.get(ctx).GetOrganizationsAccessReport(ctx, in, optFns...)
 }
 
 // pinned is a credentials provider that always answers one set.

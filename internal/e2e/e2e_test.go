@@ -438,8 +438,9 @@ func TestFailedStepIsRecorded(t *testing.T) {
 // Functions' RedriveExecution is not on local-sfn, and a new execution with
 // the run id is how orgaudit resumes a run). Check gets a short timeout so
 // that the run takes several Check/Store rounds; S3 refuses Check's manifest
-// writes from the first Check after a Store on, so the reports stored
-// until then are recorded, and the rest fail through RecordFailure. The
+// writes from the first Check after a Store once some reports are stored
+// (Check stores the reports of its own jobs), so the reports stored until
+// then are recorded, and the rest fail through RecordFailure. The
 // second execution must resume that run: every entity once, SUCCEEDED,
 // latest.json on it, and every report that was COMPLETED after the failure
 // still the same bytes.
@@ -473,8 +474,11 @@ func TestFailedRunIsRedriven(t *testing.T) {
 			if stored && beforeFailure == nil && snapshotErr == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				beforeFailure, snapshotErr = st.readObjects(ctx, reportsDir)
-				st.faults.armed.Store(true)
+				objects, err := st.readObjects(ctx, reportsDir)
+				if err != nil || len(objects) > 0 {
+					beforeFailure, snapshotErr = objects, err
+					st.faults.armed.Store(true)
+				}
 			}
 		case store:
 			st.faults.armed.Store(false)

@@ -29,7 +29,7 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 	}
 	log := p.log.With("run_id", m.RunID)
 	budget := p.budget(ctx)
-	r := p.newRunner(ctx, m, log)
+	r := p.newRunner(m, log)
 	opCtx, cancel := r.opContext(ctx, budget)
 	defer cancel()
 	sr := r.newStorer()
@@ -41,6 +41,7 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 
 func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) (err error) {
 	r.jobsUntil = budget
+	r.pin()
 	var w *reportWriter
 	if r.p.tune.storeInCheck {
 		w = sr.startWriter(opCtx)

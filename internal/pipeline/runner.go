@@ -61,12 +61,12 @@ const maxAbandoned = 4
 
 // newRunner returns the step's runner. IAM may scope a report job to the
 // credentials that created it (a role session's key), so a step pins one
-// set of credentials for all its IAM calls and touches no job another step
-// started: such a job, still running or finished but not yet read, is
+// set of credentials for all its IAM calls (pin) and touches no job another
+// step started: such a job, still running or finished but not yet read, is
 // started again by this step (IAM hands back the same job to the same
 // principal within a minute, so this costs little where jobs belong to the
 // principal).
-func (p *Pipeline) newRunner(ctx context.Context, m *manifest.Manifest, log *slog.Logger) *runner {
+func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 	r := &runner{
 		p: p, m: m, log: log,
 		running:  map[int]bool{},
@@ -77,11 +77,6 @@ func (p *Pipeline) newRunner(ctx context.Context, m *manifest.Manifest, log *slo
 		session:  newSessionID(),
 	}
 	r.reports = *p.reports
-	if api, err := accessreport.Pin(ctx, r.reports.API); err != nil {
-		log.Warn("cannot fetch credentials for this step's IAM calls; using the client's own", "error", err.Error())
-	} else {
-		r.reports.API = api
-	}
 	r.reports.OnRetry = func(err error) {
 		if backoff.IsThrottle(err) {
 			m.Throttled++
@@ -100,6 +95,11 @@ func (p *Pipeline) newRunner(ctx context.Context, m *manifest.Manifest, log *slo
 	}
 	return r
 }
+
+// pin binds the step's IAM calls to one set of credentials, fetched at
+// the first of them: called before the step's first IAM call by the step
+// that makes them (Check).
+func (r *runner) pin() { r.reports.API = accessreport.PinOnFirstCall(r.reports.API) }
 
 // abandoned requeues entity i, whose job another step started and did not
 // finish reading; after maxAbandoned such jobs the entity fails.

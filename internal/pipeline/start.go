@@ -63,7 +63,7 @@ func (p *Pipeline) start(ctx context.Context, ev StartEvent) (State, string, err
 	}
 	// Start starts no job: a job is generated, polled and read by one
 	// step, with one set of credentials, and Check is that step.
-	r := p.newRunner(ctx, m, log)
+	r := p.newRunner(m, log)
 	st, err := r.finish(ctx, nil)
 	return st, in.RunID, err
 }

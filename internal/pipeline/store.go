@@ -47,7 +47,7 @@ func (p *Pipeline) storeStep(ctx context.Context, s State) (State, error) {
 	}
 	log := p.log.With("run_id", m.RunID)
 	budget := p.budget(ctx)
-	r := p.newRunner(ctx, m, log)
+	r := p.newRunner(m, log)
 	// Store starts no job: one would outlive the step.
 	r.jobsUntil, r.started = time.Now(), 1
 	opCtx, cancel := r.opContext(ctx, budget)
