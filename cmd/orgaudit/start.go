@@ -24,7 +24,7 @@ type startFlags struct {
 	entityPaths                      stringList
 	includeAccounts, includePolicies bool
 	unusedDays, maxConcurrentJobs    int
-	runID                            string
+	runID, resume                    string
 	wait                             bool
 	poll                             time.Duration
 	progress                         string
@@ -38,6 +38,9 @@ audit as ` + "`orgaudit run`" + `, run by the Start, Check and Store functions. 
 execution's name is the run id, so the run's folder is runs/<run id>/ in the
 stack's bucket. Prints the execution ARN and its console page; --wait follows
 the execution to its end and prints the same summary as ` + "`orgaudit run`" + `.
+--resume RUN_ID continues a run whose execution failed, was stopped or timed out:
+a new execution (RUN_ID-resume-<time>) with the same input goes on from the run's
+manifest, keeping the stored reports and trying the failed ones again.
 
 Run flags that are not given are left to the functions' configuration (the
 stack's parameters). One run at a time: if another execution is running, start
@@ -47,6 +50,7 @@ Examples:
   orgaudit start --stack orgaudit --wait
   orgaudit start --stack orgaudit --include-accounts --run-id adhoc-1
   orgaudit start --state-machine arn:aws:states:eu-west-1:111122223333:stateMachine:orgaudit-auditor
+  orgaudit start --stack orgaudit --resume 20261125T030000Z --wait
 
 Exit codes: 0 started (with --wait: every entity has a report), 1 not started
 (another run is running, the run id exists) or, with --wait, the run failed
@@ -67,6 +71,7 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&in.unusedDays, "unused-days", 0, "a service not accessed for this many days is unused (default: the stack's UnusedDays)")
 	fs.IntVar(&in.maxConcurrentJobs, "max-concurrent-jobs", 0, "report jobs running at once (default: the stack's MaxConcurrentJobs)")
 	fs.StringVar(&in.runID, "run-id", "", "run id and execution name (default: the UTC start time, e.g. 20261125T030000Z)")
+	fs.StringVar(&in.resume, "resume", "", "continue the run with this id, whose execution failed, stopped or timed out: a new execution with its input")
 	fs.BoolVar(&in.wait, "wait", false, "follow the execution to its end and print the run's summary")
 	fs.DurationVar(&in.poll, "poll", 5*time.Second, "with --wait: how often to ask Step Functions and read the manifest")
 	fs.StringVar(&in.progress, "progress", "auto", "with --wait: auto (a bar on a terminal, lines otherwise), bar, log, none")
@@ -79,6 +84,9 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := in.validate(); err != nil {
 		fmt.Fprintln(stderr, "orgaudit start:", err)
 		return exitUsage
+	}
+	if in.resume != "" {
+		return resumeRun(ctx, in, stdout, stderr)
 	}
 	runID := in.runID
 	if runID == "" {
@@ -111,7 +119,54 @@ func (in *startFlags) validate() error {
 	if in.poll < time.Second {
 		return errors.New("--poll must be at least 1s")
 	}
+	if in.resume != "" {
+		for _, f := range []string{"run-id", "entity-path", "include-accounts", "include-policies", "unused-days", "max-concurrent-jobs"} {
+			if in.set[f] {
+				return fmt.Errorf("--resume continues a run with the input it was started with: it takes no --%s", f)
+			}
+		}
+		if err := runinput.ValidRunID(in.resume); err != nil {
+			return fmt.Errorf("--resume %v", err)
+		}
+	}
 	return nil
+}
+
+// resumeRun starts a new execution of a run whose execution did not
+// succeed, with that execution's input: the Start function finds the run's
+// manifest and goes on from it, keeping the reports stored and trying the
+// failed ones again.
+func resumeRun(ctx context.Context, in startFlags, stdout, stderr io.Writer) int {
+	dep, err := in.resolve(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "orgaudit start:", explainSFN(err, in.stateMachine))
+		return exitFailure
+	}
+	last, err := sfnrun.Latest(ctx, dep.sfn, dep.stateMachine, in.resume)
+	switch {
+	case sfnrun.IsCode(err, "ExecutionDoesNotExist"):
+		fmt.Fprintf(stderr, "orgaudit start: --resume %s: the state machine has no execution of that run (list them with `orgaudit runs %s`)\n", in.resume, in.target())
+		return exitFailure
+	case err != nil:
+		fmt.Fprintln(stderr, "orgaudit start:", explainSFN(err, dep.stateMachine))
+		return exitFailure
+	case last.Running():
+		fmt.Fprintf(stderr, "orgaudit start: --resume %s: its execution %s is still running; follow it with `orgaudit status %s %s`\n", in.resume, last.Name, in.resume, in.target())
+		return exitFailure
+	case last.Status == "SUCCEEDED":
+		fmt.Fprintf(stderr, "orgaudit start: --resume %s: its execution %s succeeded; nothing to resume\n", in.resume, last.Name)
+		return exitFailure
+	}
+	input, err := sfnrun.ResumeInput(last.Input, in.resume)
+	if err == nil {
+		var name string
+		if name, err = sfnrun.ResumeName(in.resume, time.Now()); err == nil {
+			fmt.Fprintf(stderr, "Resuming run %s (execution %s %s: %s)\n", in.resume, last.Name, last.Status, last.FailureLine())
+			return startExecution(ctx, in, dep, in.resume, name, input, stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "orgaudit start:", err)
+	return exitFailure
 }
 
 // input is the execution input: the run id and the run flags given, so
@@ -143,8 +198,14 @@ func startRun(ctx context.Context, in startFlags, runID string, input []byte, st
 		fmt.Fprintln(stderr, "orgaudit start:", explainSFN(err, in.stateMachine))
 		return exitFailure
 	}
+	return startExecution(ctx, in, dep, runID, runID, input, stdout, stderr)
+}
+
+// startExecution starts the execution called name of runID and, with
+// --wait, follows it.
+func startExecution(ctx context.Context, in startFlags, dep *deployed, runID, name string, input []byte, stdout, stderr io.Writer) int {
 	hint := fmt.Sprintf("orgaudit status %s %s", runID, in.target())
-	ex, err := sfnrun.Start(ctx, dep.sfn, dep.stateMachine, runID, input)
+	ex, err := sfnrun.Start(ctx, dep.sfn, dep.stateMachine, name, input)
 	var exists *sfnrun.ExecutionExists
 	var running *sfnrun.AlreadyRunning
 	switch {
@@ -155,7 +216,11 @@ func startRun(ctx context.Context, in startFlags, runID string, input []byte, st
 		if x.Running() && in.wait {
 			return follow(ctx, dep, x.ARN, in.poll, newReporter(in.progress, stderr), stdout, stderr, hint)
 		}
-		fmt.Fprintf(stderr, "Follow it with `%s`, or pass another --run-id.\n", hint)
+		if x.Running() {
+			fmt.Fprintf(stderr, "Follow it with `%s`, or pass another --run-id.\n", hint)
+		} else {
+			fmt.Fprintf(stderr, "Pass another --run-id, or continue the run with `orgaudit start --resume %s %s`.\n", runID, in.target())
+		}
 		return exitFailure
 	case errors.As(err, &running):
 		fmt.Fprintf(stderr, "orgaudit start: %s; nothing started.\n  console: %s\n", running.Error(), sfnrun.ConsoleURL(running.ExecutionARN))

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/orgaudit/orgaudit/internal/motoserver"
 	"github.com/orgaudit/orgaudit/internal/objstore"
@@ -52,6 +53,7 @@ func motoStack(t *testing.T, prefix string) (url, smARN string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Logger = logging.Nop{}
 	cfn := cloudformation.NewFromConfig(cfg)
 	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String("orgaudit"), TemplateBody: aws.String(motoStackTemplate)}); err != nil {
 		t.Fatalf("CreateStack: %v", err)
@@ -172,6 +174,7 @@ func TestStartStatusRunsAgainstMoto(t *testing.T) {
 	// Once stopped, status prints the failure line and the stored summary
 	// as run prints it, and exits 1.
 	cfg, _ := awsconfig.LoadDefaultConfig(context.Background())
+	cfg.Logger = logging.Nop{}
 	if _, err := sfn.NewFromConfig(cfg).StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: aws.String(execARN), Error: aws.String("Stopped"), Cause: aws.String("stopped by hand")}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +189,34 @@ func TestStartStatusRunsAgainstMoto(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "Report:  s3://orgaudit-moto-audit/"+prefix+reportdoc.HTMLKey("20261125T030000Z")) {
 		t.Errorf("status printed %q; want the report's S3 location", stdout)
+	}
+
+	// The stopped run goes on in a new execution with the same input.
+	code, stdout, stderr = runCLI(t, append([]string{"start", "--resume", "20261125T030000Z"}, stack...)...)
+	if code != exitOK || !strings.Contains(stdout, "Started run 20261125T030000Z") || !strings.Contains(stderr, "Resuming run 20261125T030000Z (execution 20261125T030000Z ABORTED") {
+		t.Fatalf("start --resume: exit %d, %q %q; want 0", code, stdout, stderr)
+	}
+	resumed := regexp.MustCompile(`execution: (\S+:20261125T030000Z-resume-\d{8}T\d{6}Z)\n`).FindStringSubmatch(stdout)
+	if resumed == nil {
+		t.Fatalf("start --resume printed %q; want an execution named 20261125T030000Z-resume-<time>", stdout)
+	}
+	rd, err := sfn.NewFromConfig(cfg).DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(resumed[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := aws.ToString(rd.Input); in != `{"runId":"20261125T030000Z","unusedDays":30}` {
+		t.Errorf("resuming execution's input = %s; want the first execution's", in)
+	}
+	code, _, stderr = runCLI(t, append([]string{"status", "20261125T030000Z", "--once"}, stack...)...)
+	if code != exitOK || !strings.Contains(stderr, "Run 20261125T030000Z: execution RUNNING") {
+		t.Errorf("status of the resumed run: exit %d, %q; want its newest execution, RUNNING", code, stderr)
+	}
+	code, stdout, _ = runCLI(t, append([]string{"runs", "--json"}, stack...)...)
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != exitOK || len(rows) != 2 || rows[0].RunID != "20261125T030000Z" || rows[0].ExecutionArn != resumed[1] || rows[1].RunID != "20261125T030000Z" {
+		t.Errorf("runs --json after the resume = %s; want both executions under the run id", stdout)
+	}
+	if _, err := sfn.NewFromConfig(cfg).StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: aws.String(resumed[1])}); err != nil {
+		t.Fatal(err)
 	}
 
 	// Now a new run may start, by ARN this time.
@@ -213,7 +244,9 @@ func TestStartErrors(t *testing.T) {
 		{"bad run id", []string{"start", "--state-machine", missing, "--run-id", "a/b"}, exitUsage, "--run-id: "},
 		{"missing state machine", []string{"start", "--state-machine", missing}, exitFailure, "state machine " + missing + " does not exist"},
 		{"missing stack", []string{"start", "--stack", "nowhere"}, exitFailure, `stack "nowhere" does not exist`},
-		{"status of no execution", []string{"status", "r1", "--state-machine", missing}, exitFailure, "no execution r1 of " + missing},
+		{"status of a missing state machine", []string{"status", "r1", "--state-machine", missing}, exitFailure, "state machine " + missing + " does not exist"},
+		{"resume with run flags", []string{"start", "--state-machine", missing, "--resume", "r1", "--unused-days", "3"}, exitUsage, "it takes no --unused-days"},
+		{"resume of no execution", []string{"start", "--state-machine", missing, "--resume", "r1"}, exitFailure, "does not exist"},
 		{"runs bad limit", []string{"runs", "--state-machine", missing, "--limit", "0"}, exitUsage, "--limit 0"},
 	}
 	for _, tt := range tests {

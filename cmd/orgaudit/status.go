@@ -17,7 +17,7 @@ func init() {
 
 const statusUsage = `Usage: orgaudit status [flags] [RUN_ID] (--stack NAME | --state-machine ARN)
 
-Follows the execution of RUN_ID (default: the newest execution) of the deployed
+Follows the newest execution of RUN_ID (default: the newest execution) of the deployed
 state machine: its status from Step Functions, its counts from the run's
 manifest in the bucket, shown as ` + "`orgaudit run`" + ` shows them, and at the end the
 same summary. A failed execution's error and cause are printed in one line.
@@ -92,10 +92,15 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return exitFailure
 		}
 		execARN, runID = recent[0].ARN, recent[0].Name
-	} else {
-		execARN, _ = sfnrun.ExecutionARN(dep.stateMachine, runID)
 	}
-	ex, err := sfnrun.Describe(ctx, dep.sfn, execARN)
+	var ex *sfnrun.Execution
+	if execARN != "" {
+		ex, err = sfnrun.Describe(ctx, dep.sfn, execARN)
+	} else {
+		// The run's newest execution: the one that started it, or one
+		// resuming it.
+		ex, err = sfnrun.Latest(ctx, dep.sfn, dep.stateMachine, runID)
+	}
 	if err != nil {
 		if sfnrun.IsCode(err, "ExecutionDoesNotExist") {
 			fmt.Fprintf(stderr, "orgaudit status: no execution %s of %s (list them with `orgaudit runs %s`)\n", runID, dep.stateMachine, d.target())
@@ -108,7 +113,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if once {
 		return statusOnce(ctx, dep, ex, stdout, stderr)
 	}
-	hint := fmt.Sprintf("orgaudit status %s %s", ex.Name, d.target())
+	hint := fmt.Sprintf("orgaudit status %s %s", ex.RunID, d.target())
 	return follow(ctx, dep, ex.ARN, poll, newReporter(mode, stderr), stdout, stderr, hint)
 }
 

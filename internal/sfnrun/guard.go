@@ -31,8 +31,10 @@ func (e *AlreadyRunning) Error() string {
 // Guard returns an *AlreadyRunning naming another RUNNING execution of
 // smARN that started before self (the execution asking), or nil. Of two
 // executions started at once, the older one goes on: each sees the other,
-// and only the younger steps back. When self is not listed yet (the list
-// may lag a new execution), every other running execution counts as older.
+// and only the younger steps back. A redriven execution counts from its
+// redrive, so it yields to a run started while it lay failed. When self is
+// not listed yet (the list may lag a new execution), every other running
+// execution counts as older.
 func Guard(ctx context.Context, api ListAPI, smARN, self string) error {
 	running, err := listRunning(ctx, api, smARN)
 	if err != nil {
@@ -49,8 +51,8 @@ func Guard(ctx context.Context, api ListAPI, smARN, self string) error {
 		if e.ARN == self || (mine != nil && !before(e, *mine)) {
 			continue
 		}
-		if first == nil || e.Started.Before(first.Started) {
-			first = &AlreadyRunning{RunID: e.Name, ExecutionARN: e.ARN, Started: e.Started}
+		if first == nil || e.began().Before(first.Started) {
+			first = &AlreadyRunning{RunID: e.Name, ExecutionARN: e.ARN, Started: e.began()}
 		}
 	}
 	if first != nil {
@@ -61,8 +63,8 @@ func Guard(ctx context.Context, api ListAPI, smARN, self string) error {
 
 // before orders executions by start time, then by ARN.
 func before(a, b Execution) bool {
-	if !a.Started.Equal(b.Started) {
-		return a.Started.Before(b.Started)
+	if ta, tb := a.began(), b.began(); !ta.Equal(tb) {
+		return ta.Before(tb)
 	}
 	return a.ARN < b.ARN
 }

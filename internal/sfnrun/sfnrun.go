@@ -66,8 +66,18 @@ type Execution struct {
 	Cause   string
 	Input   string
 	// Redrives counts RedriveExecution calls; the status of a redriven
-	// execution is that of its latest attempt.
+	// execution is that of its latest attempt, which began at Redriven.
 	Redrives int
+	Redriven time.Time
+}
+
+// began is when the execution's latest attempt began: a redrive is a new
+// start as far as one run at a time is concerned.
+func (e *Execution) began() time.Time {
+	if e.Redriven.After(e.Started) {
+		return e.Redriven
+	}
+	return e.Started
 }
 
 // Running reports whether the execution has not ended.
@@ -172,6 +182,7 @@ func Describe(ctx context.Context, api API, execARN string) (*Execution, error) 
 		Cause:    aws.ToString(out.Cause),
 		Input:    aws.ToString(out.Input),
 		Redrives: int(aws.ToInt32(out.RedriveCount)),
+		Redriven: aws.ToTime(out.RedriveDate),
 	}
 	if e.Name == "" {
 		e.Name = e.ARN[strings.LastIndexByte(e.ARN, ':')+1:]
@@ -186,7 +197,7 @@ func RunIDOf(name, input string) string {
 	if in, err := runinput.Parse([]byte(input), name, config.Default()); err == nil {
 		return in.RunID
 	}
-	return name
+	return RunIDOfName(name)
 }
 
 // List returns up to limit executions of the state machine, newest first.
@@ -207,11 +218,12 @@ func List(ctx context.Context, api ListAPI, smARN string, status types.Execution
 			out = append(out, Execution{
 				ARN:      aws.ToString(it.ExecutionArn),
 				Name:     aws.ToString(it.Name),
-				RunID:    aws.ToString(it.Name),
+				RunID:    RunIDOfName(aws.ToString(it.Name)),
 				Status:   it.Status,
 				Started:  aws.ToTime(it.StartDate),
 				Stopped:  aws.ToTime(it.StopDate),
 				Redrives: int(aws.ToInt32(it.RedriveCount)),
+				Redriven: aws.ToTime(it.RedriveDate),
 			})
 		}
 	}

@@ -1,6 +1,7 @@
 package sfnrun
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,43 @@ func TestDuration(t *testing.T) {
 	e.Stopped = start.Add(5 * time.Second)
 	if d := e.Duration(start.Add(time.Hour)); d != 5*time.Second {
 		t.Errorf("Duration stopped = %v; want 5s", d)
+	}
+}
+
+func TestResumeNames(t *testing.T) {
+	at := time.Date(2026, 11, 25, 3, 4, 5, 0, time.UTC)
+	name, err := ResumeName("20261125T030000Z", at)
+	if err != nil || name != "20261125T030000Z-resume-20261125T030405Z" {
+		t.Errorf("ResumeName = %q, %v", name, err)
+	}
+	for in, want := range map[string]string{
+		name: "20261125T030000Z", "20261125T030000Z": "20261125T030000Z",
+		"a-resume-later": "a-resume-later", "x-resume-20261125T030405Z-resume-20261126T000000Z": "x-resume-20261125T030405Z",
+	} {
+		if got := RunIDOfName(in); got != want {
+			t.Errorf("RunIDOfName(%q) = %q; want %q", in, got, want)
+		}
+	}
+	if _, err := ResumeName(strings.Repeat("r", 60), at); err == nil {
+		t.Error("ResumeName of a 60-character run id = nil error; want one (the name would pass 80)")
+	}
+	b, err := ResumeInput(`{"unusedDays":30}`, "r1")
+	if err != nil || string(b) != `{"runId":"r1","unusedDays":30}` {
+		t.Errorf("ResumeInput = %s, %v", b, err)
+	}
+	if b, err := ResumeInput(``, "r1"); err != nil || string(b) != `{"runId":"r1"}` {
+		t.Errorf("ResumeInput(empty) = %s, %v", b, err)
+	}
+}
+
+func TestRedriveCountsFromTheRedrive(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	nightly := Execution{ARN: "a:nightly", Started: t0, Redriven: t0.Add(2 * time.Hour)}
+	manual := Execution{ARN: "b:manual", Started: t0.Add(time.Hour)}
+	if before(nightly, manual) || !before(manual, nightly) {
+		t.Errorf("before(redriven nightly, manual started in between) = %v; want the manual run first", before(nightly, manual))
+	}
+	if !before(Execution{ARN: "a", Started: t0}, Execution{ARN: "b", Started: t0}) {
+		t.Error("before with equal starts does not order by ARN")
 	}
 }
