@@ -305,3 +305,16 @@ func TestGenerateDenySCPs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAllowedServicesEveryEntity evaluates the SCPs of every entity
+// of a large generated organization (allow-lists, the region deny, the
+// whole-service deny), as a full audit's reports do.
+func BenchmarkAllowedServicesEveryEntity(b *testing.B) {
+	o := generate(b, orgmodel.GenerateOptions{OUs: 1000, Accounts: 10000, Depth: 5, Seed: 1})
+	entities := o.Entities()
+	for b.Loop() {
+		for _, n := range entities {
+			_ = o.AllowedServices(n.ID)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"slices"
 	"sort"
@@ -482,7 +483,9 @@ func globMatch(pattern, name string) bool {
 func allowedBy(levels [][]*Policy) svcSet {
 	allowed := fullSet()
 	denyWhole, denySome := emptySet(), emptySet()
-	partial := make([]int, len(catalogNamespaces)) // levels not allowing a service whole
+	// partly1 and partly2: services that one level, or two or more, allow
+	// only in part.
+	partly1, partly2 := emptySet(), emptySet()
 	for _, level := range levels {
 		some, whole := emptySet(), emptySet()
 		for _, p := range level {
@@ -492,22 +495,23 @@ func allowedBy(levels [][]*Policy) svcSet {
 			denySome.or(p.effect.denySome)
 		}
 		allowed.and(some)
-		for i := range catalogNamespaces {
-			if !whole.has(i) {
-				partial[i]++
-			}
+		for w := range partly1 {
+			part := ^whole[w]
+			partly2[w] |= partly1[w] & part
+			partly1[w] |= part
 		}
 	}
-	for i, ns := range catalogNamespaces {
-		switch {
-		case !allowed.has(i):
-		case denyWhole.has(i):
-			allowed.clear(i)
-		case !denySome.has(i) && partial[i] <= 1:
-			// Nothing denies part of it and at most one level allows only
-			// part of it: that part remains.
-		case !remains(levels, ns):
-			allowed.clear(i)
+	for w := range allowed {
+		allowed[w] &^= denyWhole[w]
+		// Nothing denies part of the rest, and at most one level allows
+		// only part of it: that part remains. The others need the search.
+		search := allowed[w] & (denySome[w] | partly2[w])
+		for search != 0 {
+			b := bits.TrailingZeros64(search)
+			search &^= 1 << b
+			if !remains(levels, catalogNamespaces[w*64+b]) {
+				allowed[w] &^= 1 << b
+			}
 		}
 	}
 	return allowed
