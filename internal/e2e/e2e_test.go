@@ -144,6 +144,25 @@ func TestRunWithFailedJobAndThrottling(t *testing.T) {
 	st.verifyRun(t, w)
 }
 
+// TestRunUnderSessionOwnership runs the stack against a simulator that
+// lets only the credentials that created a report job read it (--job-owner
+// session): every function assumes the report role afresh, so no step can
+// read another's job. With a failing job and throttling the execution still
+// succeeds, every entity once, the failed one recorded.
+func TestRunUnderSessionOwnership(t *testing.T) {
+	const failing = "ou-ab12-sandbox1"
+	st := deploy(t, stackOptions{orgFile: orgFile,
+		simArgs: []string{"--job-owner", "session", "--fail-entity", failing, "--iam-tps", "10", "--org-tps", "4"}})
+	ex := st.execute(t, "nightly-session-owned", `{"includeAccounts":true}`)
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunPartial,
+		failed: map[string]bool{failing: true}, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
 // TestInvalidInputFailsAtStart: a bad execution input fails the execution
 // at Start with InvalidInput naming the field, no step runs after Start, and
 // nothing is written.
