@@ -50,6 +50,7 @@ func main() {
 }
 
 type options struct {
+	jobOwner             string
 	ous, accounts, depth int
 	scale                float64
 	iamTPS, orgTPS       float64 // real-world rates; the bench divides them by scale
@@ -78,6 +79,7 @@ func benchMain(args []string) int {
 	fs.IntVar(&o.accounts, "accounts", 10000, "accounts of the simulated organization")
 	fs.IntVar(&o.depth, "depth", 5, "OU levels under the root")
 	fs.Float64Var(&o.scale, "scale", 0.01, "time scale of the simulated job latency (1 = realistic)")
+	fs.StringVar(&o.jobOwner, "job-owner", iamreports.OwnerPrincipal, "who may read a report job in the simulator: principal or session")
 	fs.Float64Var(&o.iamTPS, "iam-tps", 20, "IAM request rate, in real-world requests per second (scaled with the jobs)")
 	fs.Float64Var(&o.orgTPS, "org-tps", 10, "Organizations request rate, in real-world requests per second (scaled with the jobs)")
 	fs.IntVar(&o.reps, "reps", 3, "runs of the pipeline per scope (medians reported)")
@@ -252,7 +254,7 @@ func newEnvironment(ctx context.Context, org *orgmodel.Org, scale float64, o opt
 	e := &environment{orgTPS: o.orgTPS / scale}
 	s, err := sim.New(sim.Options{
 		Org:     org,
-		IAM:     iamreports.Options{TimeScale: scale, MaxJobs: 1},
+		IAM:     iamreports.Options{TimeScale: scale, MaxJobs: 1, JobOwner: o.jobOwner},
 		IAMTPS:  o.iamTPS / scale,
 		OrgTPS:  e.orgTPS,
 		Buckets: buckets,
