@@ -16,8 +16,9 @@ import (
 	"github.com/orgaudit/orgaudit/internal/runinput"
 )
 
-// Start validates the run input, walks the organization, writes the
-// manifest and starts the first jobs. Bad input is a *runinput.InvalidInput,
+// Start validates the run input, walks the organization and writes the
+// manifest; it starts no report job, since a job is generated, polled and
+// read by one step (Check). Bad input is a *runinput.InvalidInput,
 // returned unwrapped (the state machine matches its type name), and nothing
 // is written. A run id with a manifest resumes that run.
 func (p *Pipeline) Start(ctx context.Context, ev StartEvent) (State, error) {
