@@ -15,7 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/pipeline"
 	"github.com/orgaudit/orgaudit/internal/progress"
@@ -205,16 +207,26 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	})
 
 	var state pipeline.State
+	var start pipeline.StartEvent
 	if in.resume != "" {
-		state, err = resumeState(ctx, store, in.resume)
+		state, start, err = resumeState(ctx, store, in.resume)
 	} else {
 		runID := time.Now().UTC().Format("20060102T150405Z")
-		state, err = p.Start(ctx, pipeline.StartEvent{ExecutionName: runID, Input: in.runInput(runID)})
+		start = pipeline.StartEvent{ExecutionName: runID, Input: in.runInput(runID)}
+		state, err = p.Start(ctx, start)
+	}
+	if err == nil && state.Walking {
+		state, err = walk(ctx, p, start, state, in.progress, stderr)
 	}
 	if err != nil {
 		var bad *runinput.InvalidInput
-		if errors.As(err, &bad) {
+		switch {
+		case errors.As(err, &bad):
 			return exitUsage, err
+		case ctx.Err() != nil && state.RunID != "":
+			fmt.Fprintf(stderr, "\nStopped while walking the organization. Progress is saved in %s; continue with:\n  orgaudit run --resume %s%s\n",
+				store.Location(state.ManifestKey), state.RunID, resumeHint(in))
+			return exitFailure, nil
 		}
 		return exitFailure, err
 	}
@@ -308,19 +320,89 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // resumeState rebuilds the loop's state of a stopped run from its manifest;
-// the next Check recounts everything from the manifest.
-func resumeState(ctx context.Context, store objstore.Store, runID string) (pipeline.State, error) {
+// the next Check recounts everything from the manifest. A run stopped
+// while walking the organization goes on with Start, given the run's own
+// settings as its input.
+func resumeState(ctx context.Context, store objstore.Store, runID string) (pipeline.State, pipeline.StartEvent, error) {
+	var start pipeline.StartEvent
 	if err := runinput.ValidRunID(runID); err != nil {
-		return pipeline.State{}, userErrorf("--resume %q is not a run id: %v", runID, err)
+		return pipeline.State{}, start, userErrorf("--resume %q is not a run id: %v", runID, err)
 	}
 	key := reportdoc.ManifestKey(runID)
-	if _, err := store.Get(ctx, key); err != nil {
+	m, err := manifest.Load(ctx, store, runID)
+	if err != nil {
 		if errors.Is(err, objstore.ErrNotFound) {
-			return pipeline.State{}, fmt.Errorf("no run %q to resume: %s does not exist (check --out, --bucket and --prefix)", runID, store.Location(key))
+			return pipeline.State{}, start, fmt.Errorf("no run %q to resume: %s does not exist (check --out, --bucket and --prefix)", runID, store.Location(key))
 		}
-		return pipeline.State{}, err
+		return pipeline.State{}, start, err
 	}
-	return pipeline.State{RunID: runID, ManifestKey: key}, nil
+	st := pipeline.State{RunID: runID, ManifestKey: key, Walking: m.Walk != nil}
+	s := m.Settings
+	input := map[string]any{
+		"runId": runID, "includeAccounts": s.IncludeAccounts, "includePolicies": s.IncludePolicies,
+		"unusedDays": s.UnusedDays, "maxConcurrentJobs": s.MaxConcurrentJobs,
+	}
+	if len(s.EntityPaths) > 0 {
+		input["entityPaths"] = s.EntityPaths
+	}
+	b, err := json.Marshal(input)
+	if err != nil {
+		return pipeline.State{}, start, err
+	}
+	return st, pipeline.StartEvent{ExecutionName: runID, Input: b}, nil
+}
+
+// walk calls Start until the organization walk is done, as the state
+// machine's Walk loop does, with a progress line of its own: the walk's
+// total is unknown until it ends.
+func walk(ctx context.Context, p *pipeline.Pipeline, start pipeline.StartEvent, st pipeline.State, mode string, stderr io.Writer) (pipeline.State, error) {
+	terminal, _ := isTerminal(stderr)
+	switch mode {
+	case "bar":
+		terminal = true
+	case "log":
+		terminal = false
+	}
+	last := time.Time{}
+	show := func(s pipeline.State, final bool) {
+		if mode == "none" {
+			return
+		}
+		line := fmt.Sprintf("Walking the organization: %s OUs, %s accounts so far (%s Organizations calls, %s throttled)",
+			progress.Thousands(s.WalkedOUs), progress.Thousands(s.WalkedAccounts), progress.Thousands(s.WalkCalls), progress.Thousands(s.Throttled))
+		switch {
+		case terminal:
+			fmt.Fprintf(stderr, "\r\x1b[K%s", line)
+			if final {
+				fmt.Fprintln(stderr)
+			}
+		case final || time.Since(last) >= 10*time.Second:
+			fmt.Fprintln(stderr, line)
+			last = time.Now()
+		}
+	}
+	for st.Walking {
+		show(st, false)
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		if st.WaitSeconds > 0 {
+			// The walk was throttled: let Organizations' rate recover, as
+			// the state machine's WaitWalk state does.
+			if err := backoff.Sleep(ctx, time.Duration(st.WaitSeconds)*time.Second); err != nil {
+				return st, err
+			}
+		}
+		next, err := p.Start(ctx, start)
+		if err != nil {
+			return st, err
+		}
+		if !next.Walking {
+			show(st, true)
+		}
+		st = next
+	}
+	return st, nil
 }
 
 func resumeHint(in runFlags) string {

@@ -68,6 +68,8 @@ type Steps struct {
 type Trace struct {
 	Wall        time.Duration
 	Iterations  int // Wait → Check → Store → Choice loops
+	Walks       int // WaitWalk → Walk → Walked loops (Start invocations after the first)
+	OrgCalls    int // Organizations requests of the walk
 	Transitions int
 	Invocations map[string]int
 	// Billed is the summed billed duration per function (each invocation
@@ -78,11 +80,13 @@ type Trace struct {
 	Final   pipeline.State
 }
 
-// Transitions counts the state transitions of a run that loops iterations
-// times: AWS bills one per state entered (retries included; none happen in
-// a clean run): Start, then Wait, Check, Store and the Done Choice per
-// iteration, then Succeeded.
-func Transitions(iterations int) int { return 2 + 4*iterations }
+// Transitions counts the state transitions of a run whose walk took walks
+// more Start invocations and that loops iterations times: AWS bills one per
+// state entered (retries included; none happen in a clean run): Start and
+// the Walked Choice, then WaitWalk, Walk and Walked per further walk
+// invocation, then Wait, Check, Store and the Done Choice per iteration,
+// then Succeeded.
+func Transitions(walks, iterations int) int { return 3 + 3*walks + 4*iterations }
 
 // GBSeconds returns the Lambda GB-seconds of t.
 func (t Trace) GBSeconds() float64 {
@@ -126,6 +130,20 @@ func Drive(ctx context.Context, st Steps, runID string, input json.RawMessage, t
 	if err != nil {
 		return t, err
 	}
+	for s.Walking {
+		t.Walks++
+		t.OrgCalls = s.WalkCalls
+		if s.WaitSeconds > 0 {
+			// The walk's Wait follows Organizations' real rate, which the
+			// bench does not scale.
+			d := time.Duration(s.WaitSeconds) * time.Second
+			t.Waited += d
+			time.Sleep(d)
+		}
+		if s, err = st.step(ctx, &t, "Start", 0, ev, s); err != nil {
+			return t, err
+		}
+	}
 	for !s.Done {
 		t.Iterations++
 		if s.WaitSeconds > 0 {
@@ -144,7 +162,7 @@ func Drive(ctx context.Context, st Steps, runID string, input json.RawMessage, t
 		}
 	}
 	t.Wall = time.Since(begin)
-	t.Transitions = Transitions(t.Iterations)
+	t.Transitions = Transitions(t.Walks, t.Iterations)
 	t.Final = s
 	return t, nil
 }

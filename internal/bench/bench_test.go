@@ -53,10 +53,10 @@ func TestFunctionsMatchTemplate(t *testing.T) {
 }
 
 func TestTransitions(t *testing.T) {
-	tests := []struct{ iterations, want int }{{0, 2}, {1, 6}, {220, 882}}
+	tests := []struct{ walks, iterations, want int }{{0, 0, 3}, {0, 1, 7}, {0, 220, 883}, {2, 1, 13}}
 	for _, tt := range tests {
-		if got := Transitions(tt.iterations); got != tt.want {
-			t.Errorf("Got(Transitions(%d)) = %d; want %d", tt.iterations, got, tt.want)
+		if got := Transitions(tt.walks, tt.iterations); got != tt.want {
+			t.Errorf("Got(Transitions(%d, %d)) = %d; want %d", tt.walks, tt.iterations, got, tt.want)
 		}
 	}
 }
@@ -151,8 +151,8 @@ func TestDriveAndNaive(t *testing.T) {
 	}{
 		{"entities", tr.Final.Total, entities},
 		{"completed", tr.Final.Completed, entities},
-		{"transitions", tr.Transitions, Transitions(tr.Iterations)},
-		{"Start invocations", tr.Invocations["Start"], 1},
+		{"transitions", tr.Transitions, Transitions(tr.Walks, tr.Iterations)},
+		{"Start invocations", tr.Invocations["Start"], 1 + tr.Walks},
 		{"Check invocations", tr.Invocations["Check"], tr.Iterations},
 		{"Store invocations", tr.Invocations["Store"], tr.Iterations},
 		{"IAM requests counted", int(counter.IAM()), st.GenerateCalls + st.GetCalls},

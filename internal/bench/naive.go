@@ -41,18 +41,13 @@ func Naive(ctx context.Context, orgs orgwalk.API, client IAMAPI, includeAccounts
 	var res NaiveResult
 	begin := time.Now()
 	w := &orgwalk.Walker{API: orgs}
-	org, err := w.Tree(ctx)
+	org, err := w.Begin(ctx)
 	if err != nil {
 		return res, err
 	}
-	if includeAccounts {
-		ids := make([]string, len(org.Entities))
-		for i, e := range org.Entities {
-			ids[i] = e.ID
-		}
-		if err := w.AddAccounts(ctx, org, ids); err != nil {
-			return res, err
-		}
+	org.Plan([]orgwalk.Entity{org.Root()}, true, includeAccounts, false)
+	if err := w.Run(ctx, org); err != nil {
+		return res, err
 	}
 	for _, e := range org.Entities {
 		var jobID string

@@ -10,6 +10,7 @@ import (
 // taskFunction says which function each Task state invokes.
 var taskFunction = map[string]string{
 	"Start":         "StartFunction",
+	"Walk":          "StartFunction",
 	"Check":         "CheckFunction",
 	"Store":         "StoreFunction",
 	"RecordFailure": "StoreFunction",
@@ -24,9 +25,10 @@ var transientLambdaErrors = []string{
 	"Lambda.ClientExecutionTimeoutException",
 }
 
-// crashErrors are a step that timed out or died. Only Check, Store and
-// RecordFailure retry them: they resume from the manifest, so running one
-// again repeats at most the work since its last save.
+// crashErrors are a step that timed out or died. Every Task retries them:
+// each resumes from the manifest (Start and Walk from the walk's saved
+// progress), so running one again repeats at most the work since its last
+// save.
 var crashErrors = []string{"States.Timeout", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}
 
 // stepFailed is the error type of a step that failed on its own after its
@@ -68,7 +70,9 @@ func TestLoopShape(t *testing.T) {
 	edges := []struct {
 		from, typ, next string
 	}{
-		{"Start", "Task", "Wait"},
+		{"Start", "Task", "Walked"},
+		{"WaitWalk", "Wait", "Walk"},
+		{"Walk", "Task", "Walked"},
 		{"Wait", "Wait", "Check"},
 		{"Check", "Task", "Store"},
 		{"Store", "Task", "Done"},
@@ -89,14 +93,25 @@ func TestLoopShape(t *testing.T) {
 	if done.Type != "Choice" || canon(done.Choices) != canon(wantChoice) || done.Default != "Wait" {
 		t.Errorf("Got(Done) = %s %s default %q; want Choice %s default Wait", done.Type, canon(done.Choices), done.Default, canon(wantChoice))
 	}
+	walked := def.state(t, "Walked")
+	wantWalked := []map[string]any{{"Variable": "$.walking", "BooleanEquals": true, "Next": "WaitWalk"}}
+	if walked.Type != "Choice" || canon(walked.Choices) != canon(wantWalked) || walked.Default != "Wait" {
+		t.Errorf("Got(Walked) = %s %s default %q; want Choice %s default Wait", walked.Type, canon(walked.Choices), walked.Default, canon(wantWalked))
+	}
+	if ww := def.state(t, "WaitWalk"); ww.SecondsPath != "$.waitSeconds" || ww.Seconds != nil {
+		t.Errorf("Got(WaitWalk SecondsPath) = %q; want $.waitSeconds", ww.SecondsPath)
+	}
 	if s := def.state(t, "Succeeded"); s.Type != "Succeed" {
 		t.Errorf("Got(Succeeded Type) = %q; want Succeed", s.Type)
 	}
-	start := def.state(t, "Start")
 	wantParams := map[string]any{"executionName.$": "$$.Execution.Name", "input.$": "$$.Execution.Input",
 		"stateMachineArn.$": "$$.StateMachine.Id", "executionArn.$": "$$.Execution.Id"}
-	if canon(start.Parameters) != canon(wantParams) {
-		t.Errorf("Got(Start Parameters) = %s; want %s", canon(start.Parameters), canon(wantParams))
+	for _, name := range []string{"Start", "Walk"} {
+		// Walk is Start again with the same input: it finds the walk in
+		// the run's manifest and goes on with it.
+		if p := def.state(t, name).Parameters; canon(p) != canon(wantParams) {
+			t.Errorf("Got(%q Parameters) = %s; want %s", name, canon(p), canon(wantParams))
+		}
 	}
 	for _, name := range []string{"Check", "Store", "RecordFailure"} {
 		if p := def.state(t, name).Parameters; p != nil {
@@ -147,7 +162,8 @@ func TestRetryPolicies(t *testing.T) {
 		state      string
 		retryCrash bool
 	}{
-		{"Start", false},
+		{"Start", true},
+		{"Walk", true},
 		{"Check", true},
 		{"Store", true},
 		{"RecordFailure", true},
@@ -202,7 +218,7 @@ func TestFailurePath(t *testing.T) {
 		t.Errorf("Got(Start Catch) = %+v; want none: InvalidInput and other Start errors fail the execution as they are", c)
 	}
 	wantCatch := []aslCatcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.error", Next: "RecordFailure"}}
-	for _, name := range []string{"Check", "Store"} {
+	for _, name := range []string{"Walk", "Check", "Store"} {
 		if got := def.state(t, name).Catch; canon(got) != canon(wantCatch) {
 			t.Errorf("Got(%q Catch) = %s; want %s", name, canon(got), canon(wantCatch))
 		}
@@ -243,12 +259,12 @@ func TestTaskTimeoutsExceedFunctionTimeouts(t *testing.T) {
 // then the State (well under 2 KB) however many times the loop turns.
 func TestPayloadDoesNotGrow(t *testing.T) {
 	def := loadDefinition(t)
-	for _, name := range []string{"Start", "Check", "Store"} {
+	for _, name := range []string{"Start", "Walk", "Check", "Store"} {
 		if rp := def.state(t, name).ResultPath; rp != nil {
 			t.Errorf("Got(%q ResultPath) = %s; want none, so the State replaces the input", name, rp)
 		}
 	}
-	for _, name := range []string{"Wait", "Done"} {
+	for _, name := range []string{"Wait", "Done", "WaitWalk", "Walked"} {
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal(readDefinition(t), &raw); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@
 //	  "previousRunId": "…"|absent, "previousResolved": true|absent,
 //	  "nextPart": 3, "throttled": 0, "pace": {"group": {"millis": 4300, "low": 2100}},
 //	  "runError": {"code","message"}|absent,
+//	  "walk": {…the organization walk in progress…}|absent,
 //	  "entities": [ {"id","type","name","path","policyId"?, "state",
 //	                 "jobId"?, "attempts"?, "sentAt"?, "session"?, "createdAt"?, "completedAt"?,
 //	                 "error"?, "accessible"?, "notAccessed"?, "unused"?,
@@ -137,7 +138,11 @@ type Manifest struct {
 	// RunError is the error that failed the run (the state machine's
 	// Catch), when it failed.
 	RunError *reportdoc.Error `json:"runError,omitempty"`
-	Entities []Entity         `json:"entities"`
+	// Walk is the organization walk while it is still going on (the
+	// pipeline's orgwalk.Progress, kept opaque here); Entities is empty
+	// until the walk is done and Walk is removed.
+	Walk     json.RawMessage `json:"walk,omitempty"`
+	Entities []Entity        `json:"entities"`
 
 	size int // length of the last encoding or of the loaded document
 	// version is the stored document's version (S3's ETag) as this process

@@ -27,6 +27,9 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
+	if m.Walk != nil {
+		return State{}, errStillWalking
+	}
 	log := p.log.With("run_id", m.RunID)
 	budget := p.budget(ctx)
 	r := p.newRunner(m, log)

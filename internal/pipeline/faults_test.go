@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/orgwalk"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/runinput"
 	"github.com/orgaudit/orgaudit/internal/sim"
@@ -488,20 +490,104 @@ func TestStepFailedType(t *testing.T) {
 	}
 }
 
-// TestWalkOverBudget: a walk that cannot finish within Start's budget
-// fails Start cleanly, before the deadline, and writes nothing.
-func TestWalkOverBudget(t *testing.T) {
+// TestWalkResumesAcrossStarts: with Start budgets far shorter than the
+// walk of a throttled organization, each Start saves the walk's progress
+// and returns walking, the next goes on from it, and the run's entity list
+// is byte for byte that of an uninterrupted walk.
+func TestWalkResumesAcrossStarts(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{sim: func(o *sim.Options) { o.OrgTPS = 2 }})
-	short, cancel := context.WithTimeout(testCtx(t), 1500*time.Millisecond)
-	defer cancel()
-	_, err := e.p.Start(short, StartEvent{ExecutionName: "slow-walk", Input: json.RawMessage(`{"includeAccounts":true}`)})
-	var sf *StepFailed
-	if !errors.As(err, &sf) || !strings.Contains(err.Error(), "budget") || short.Err() != nil {
-		t.Errorf("Got(Start) = %v (deadline passed: %v); want a StepFailed about the budget before the deadline", err, short.Err())
+	const input = `{"includeAccounts":true,"includePolicies":true}`
+	org := genOrg(t, orgmodel.GenerateOptions{OUs: 20, Accounts: 40, Depth: 4, Seed: 11})
+	ctx := testCtx(t)
+
+	whole := newEnv(t, envOptions{org: org})
+	st := whole.start(ctx, whole.p, input, "whole")
+	want := entityList(t, whole, st.RunID)
+
+	slow := newEnv(t, envOptions{org: org, sim: func(o *sim.Options) { o.OrgTPS = 40 }})
+	starts := 0
+	for {
+		starts++
+		// A Lambda deadline of 1.2 s: a budget of 0.6 s, most of it the walk's.
+		short, cancel := context.WithTimeout(ctx, 1200*time.Millisecond)
+		st, err := slow.p.Start(short, StartEvent{ExecutionName: "sliced", Input: json.RawMessage(input)})
+		expired := short.Err()
+		cancel()
+		if err != nil || expired != nil {
+			t.Fatalf("Start #%d = %v (deadline passed: %v); want a state before the deadline", starts, err, expired)
+		}
+		checkState(t, st)
+		if !st.Walking {
+			break
+		}
+		if st.WaitSeconds < 0 || st.WaitSeconds > 60 {
+			t.Errorf("Got(waitSeconds) = %d; want 0..60", st.WaitSeconds)
+		}
+		if starts > 200 {
+			t.Fatalf("walk not done after %d Starts: %+v", starts, st)
+		}
 	}
-	if keys, _ := e.store.List(testCtx(t), ""); len(keys) != 0 {
-		t.Errorf("Got(objects) = %q; want none", keys)
+	if starts < 3 {
+		t.Errorf("Got(Starts) = %d; want the walk spread over several", starts)
+	}
+	if got := entityList(t, slow, "sliced"); !bytes.Equal(got, want) {
+		t.Errorf("Got(entities after %d Starts) =\n%s\nwant (one Start)\n%s", starts, got, want)
+	}
+	final := slow.drive(ctx, slow.p, State{RunID: "sliced", ManifestKey: reportdoc.ManifestKey("sliced")})
+	if final.Failed != 0 || final.Completed != final.Total {
+		t.Errorf("Got(run) = %+v; want every entity reported", final)
+	}
+	checkOutcome(ctx, t, slow.store, "sliced")
+}
+
+// entityList is the run's entities without their progress, as JSON.
+func entityList(t *testing.T, e *env, runID string) []byte {
+	t.Helper()
+	m, err := manifest.Load(testCtx(t), e.store, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Walk != nil {
+		t.Fatalf("run %s is still walking", runID)
+	}
+	type id struct{ ID, Type, Name, Path, PolicyID string }
+	var out []id
+	for _, en := range m.Entities {
+		out = append(out, id{en.ID, en.Type, en.Name, en.Path, en.PolicyID})
+	}
+	b, err := json.MarshalIndent(out, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestWalkThrottledTooLong: a walk that meets nothing but throttling for
+// longer than its limit fails with a message saying so, and keeps its
+// progress for a later try.
+func TestWalkThrottledTooLong(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: func(o *sim.Options) { o.OrgTPS = 5 }})
+	ctx := testCtx(t)
+	const input = `{"includeAccounts":true}`
+	short, cancel := context.WithTimeout(ctx, 1200*time.Millisecond)
+	st, err := e.p.Start(short, StartEvent{ExecutionName: "starved", Input: json.RawMessage(input)})
+	cancel()
+	if err != nil || !st.Walking {
+		t.Fatalf("Got(first Start) = %+v, %v; want a walk still going", st, err)
+	}
+	// The same organization served at one request a minute from here on.
+	starved := newEnv(t, envOptions{org: e.org, sim: func(o *sim.Options) { o.OrgTPS = 1.0 / 60 }})
+	p := New(e.cfg, Deps{Orgs: starved.p.walker.API, IAM: e.p.reports.API, Store: e.store, Now: e.p.now, Logger: e.p.log})
+	p.walker.ThrottleLimit = 300 * time.Millisecond
+	_, err = p.Start(ctx, StartEvent{ExecutionName: "starved", Input: json.RawMessage(input)})
+	var tooLong *orgwalk.ThrottledTooLong
+	if !errors.As(err, &tooLong) || !strings.Contains(err.Error(), "only throttling") {
+		t.Fatalf("Got(Start) = %v; want the walk to fail after only throttling", err)
+	}
+	m, err := manifest.Load(ctx, e.store, "starved")
+	if err != nil || m.Walk == nil {
+		t.Errorf("Got(manifest) = %v; want the walk's progress kept", err)
 	}
 }
 

@@ -162,12 +162,27 @@ func retryStep(ctx context.Context, step func(context.Context, State) (State, er
 // run starts a run with input and drives it to the end.
 func (e *env) run(ctx context.Context, input, execName string) State {
 	e.t.Helper()
-	st, err := e.p.Start(ctx, StartEvent{ExecutionName: execName, Input: json.RawMessage(input)})
-	if err != nil {
-		e.t.Fatalf("Start(%s): %v", input, err)
-	}
-	checkState(e.t, st)
+	st := e.start(ctx, e.p, input, execName)
 	return e.drive(ctx, e.p, st)
+}
+
+// start calls Start, and again while the walk goes on, as the state
+// machine's Walk loop does.
+func (e *env) start(ctx context.Context, p *Pipeline, input, execName string) State {
+	e.t.Helper()
+	for i := 0; ; i++ {
+		st, err := p.Start(ctx, StartEvent{ExecutionName: execName, Input: json.RawMessage(input)})
+		if err != nil {
+			e.t.Fatalf("Start(%s): %v", input, err)
+		}
+		checkState(e.t, st)
+		if !st.Walking {
+			return st
+		}
+		if i > 1000 {
+			e.t.Fatalf("walk of run %s not done after %d Starts: %+v", st.RunID, i, st)
+		}
+	}
 }
 
 func checkState(t testing.TB, st State) {

@@ -61,6 +61,13 @@ type State struct {
 	// WaitSeconds is how long the Wait state should wait before Check.
 	WaitSeconds int  `json:"waitSeconds"`
 	Done        bool `json:"done"`
+	// Walking says the organization walk is not finished: the state
+	// machine calls Start again (after WaitSeconds) before any Check.
+	// WalkedOUs, WalkedAccounts and WalkCalls tell how far it got.
+	Walking        bool `json:"walking"`
+	WalkedOUs      int  `json:"walkedOUs,omitempty"`
+	WalkedAccounts int  `json:"walkedAccounts,omitempty"`
+	WalkCalls      int  `json:"walkCalls,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
 	Error *StepError `json:"error,omitempty"`
 }

@@ -52,6 +52,9 @@ func (p *Pipeline) storeStep(ctx context.Context, s State) (State, error) {
 	r.jobsUntil, r.started = time.Now(), 1
 	opCtx, cancel := r.opContext(ctx, budget)
 	defer cancel()
+	if m.Walk != nil && s.Error == nil {
+		return State{}, errStillWalking
+	}
 	if s.Error != nil {
 		st, err := p.recordFailure(ctx, opCtx, r, budget, s.Error)
 		st.Error = s.Error

@@ -141,3 +141,22 @@ func ETA(c Counts, elapsed time.Duration) string {
 	}
 	return left.Round(100 * time.Millisecond).String()
 }
+
+// Thousands formats n with a comma between groups of three digits
+// (12,345).
+func Thousands(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -73,3 +73,11 @@ func TestReporterTerminalRedrawsInPlace(t *testing.T) {
 		t.Errorf("want exactly one newline, at the end: %q", out)
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
+		if got := Thousands(n); got != want {
+			t.Errorf("Got(Thousands(%d)) = %q; want %q", n, got, want)
+		}
+	}
+}

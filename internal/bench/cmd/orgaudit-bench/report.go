@@ -134,7 +134,7 @@ func report(w io.Writer, o options, org *orgmodel.Org, results, sanity []runResu
 		gbs := med(p, func(r runResult) float64 { return r.Trace.GBSeconds() })
 		real := med(p, func(r runResult) float64 { return realGBSeconds(*r.Trace, o.scale) })
 		realIt := projectedIterations(int(it), time.Duration(med(p, func(r runResult) float64 { return float64(r.bound()) })/o.scale))
-		realTr := bench.Transitions(realIt)
+		realTr := bench.Transitions(p[0].Trace.Walks, realIt)
 		realReq := float64(1 + 2*realIt)
 		sfn, lam := bench.CostUSD(realTr, real, int(realReq))
 		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %.1f | %d | %.4f | %.0f | %.1f | %.0f | %.4f | %.4f |\n", scopeName(acc), p[0].Entities,
