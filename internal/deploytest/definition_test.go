@@ -94,7 +94,10 @@ func TestLoopShape(t *testing.T) {
 		t.Errorf("Got(Done) = %s %s default %q; want Choice %s default Wait", done.Type, canon(done.Choices), done.Default, canon(wantChoice))
 	}
 	walked := def.state(t, "Walked")
-	wantWalked := []map[string]any{{"Variable": "$.walking", "BooleanEquals": true, "Next": "WaitWalk"}}
+	wantWalked := []map[string]any{{"And": []any{
+		map[string]any{"Variable": "$.walking", "IsPresent": true},
+		map[string]any{"Variable": "$.walking", "BooleanEquals": true},
+	}, "Next": "WaitWalk"}}
 	if walked.Type != "Choice" || canon(walked.Choices) != canon(wantWalked) || walked.Default != "Wait" {
 		t.Errorf("Got(Walked) = %s %s default %q; want Choice %s default Wait", walked.Type, canon(walked.Choices), walked.Default, canon(wantWalked))
 	}

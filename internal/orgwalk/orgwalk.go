@@ -38,7 +38,6 @@ type API interface {
 	organizations.ListPoliciesForTargetAPIClient
 	organizations.ListPoliciesAPIClient
 	organizations.ListTargetsForPolicyAPIClient
-	DescribePolicy(ctx context.Context, in *organizations.DescribePolicyInput, optFns ...func(*organizations.Options)) (*organizations.DescribePolicyOutput, error)
 }
 
 var _ API = (*organizations.Client)(nil)

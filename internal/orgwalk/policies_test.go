@@ -19,7 +19,7 @@ import (
 // The policies document of a walked organization, through the real SDK
 // against the simulator: every attached SCP once, with its content and
 // targets as the model has them.
-func TestDescribePoliciesBuildsTheDocument(t *testing.T) {
+func TestWalkBuildsThePoliciesDocument(t *testing.T) {
 	org, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: 12, Accounts: 40, Depth: 3, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -36,27 +36,18 @@ func TestDescribePoliciesBuildsTheDocument(t *testing.T) {
 	})
 	ctx := context.Background()
 	w := &orgwalk.Walker{API: client}
-	tree, err := w.Tree(ctx)
+	walk, err := w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var targets []string
-	for _, e := range tree.Entities {
-		targets = append(targets, e.ID)
-	}
-	att, err := w.Attachments(ctx, targets)
-	if err != nil {
+	walk.Plan([]orgwalk.Entity{walk.Root()}, true, false, true)
+	if err := w.Run(ctx, walk); err != nil {
 		t.Fatal(err)
 	}
-	ids := policyset.AttachedIDs(att)
-	described, err := w.DescribePolicies(ctx, append(ids, ids...))
-	if err != nil {
-		t.Fatal(err)
+	if got, want := len(walk.Policies), len(policyset.AttachedIDs(walk.Attached)); got != want {
+		t.Fatalf("Got(%d policies described); want %d, each once", got, want)
 	}
-	if len(described) != len(ids) {
-		t.Fatalf("Got(%d policies described); want %d, each once", len(described), len(ids))
-	}
-	doc, err := policyset.New("run-1", tree.ID, described, att)
+	doc, err := policyset.FromWalk("run-1", walk)
 	if err != nil {
 		t.Fatal(err)
 	}

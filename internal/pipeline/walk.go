@@ -13,6 +13,7 @@ import (
 
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/orgwalk"
+	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/runinput"
 )
 
@@ -173,6 +174,13 @@ func (p *Pipeline) walked(ctx context.Context, m *manifest.Manifest, pr *orgwalk
 		}
 		return strings.Compare(a.PolicyID, b.PolicyID)
 	})
+	doc, err := policyset.FromWalk(m.RunID, pr)
+	if err != nil {
+		return err
+	}
+	if err := policyset.Save(ctx, p.store, doc); err != nil {
+		return err
+	}
 	m.Entities = entities
 	m.Walk = nil
 	m.Throttled = pr.Throttled

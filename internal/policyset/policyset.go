@@ -22,6 +22,7 @@ import (
 	"sort"
 
 	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/orgwalk"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpeval"
 )
@@ -184,4 +185,15 @@ func (d *Document) Parse() (map[string]*scpeval.Policy, error) {
 		out[p.ID] = sp
 	}
 	return out, nil
+}
+
+// FromWalk builds the document of a run from its finished organization
+// walk: the SCPs attached to the entities walked (and to the ancestors of
+// listed ones), each with the document DescribePolicy returned.
+func FromWalk(runID string, pr *orgwalk.Progress) (*Document, error) {
+	described := make([]Policy, 0, len(pr.Policies))
+	for _, p := range pr.Policies {
+		described = append(described, Policy{ID: p.ID, Name: p.Name, Description: p.Description, AWSManaged: p.AWSManaged, Content: p.Content})
+	}
+	return New(runID, pr.OrganizationID, described, pr.Attached)
 }
