@@ -32,6 +32,9 @@ type runState struct {
 	Throttled   int    `json:"throttled"`
 	WaitSeconds int    `json:"waitSeconds"`
 	Done        bool   `json:"done"`
+	// Walking is false once Start has walked the whole organization;
+	// the walk's counts are absent then.
+	Walking bool `json:"walking"`
 }
 
 // finalState is the State the last Store call returned.
@@ -283,6 +286,59 @@ func TestCrashedCheckIsRetried(t *testing.T) {
 	}
 	if len(checks) < 2 || checks[0].FunctionError == "" || !strings.Contains(string(checks[0].Response), `"errorType":"Runtime.ExitError"`) {
 		t.Fatalf("Got(Check invocations) = %+v; want a Runtime.ExitError, then a retry", checks)
+	}
+	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// TestCrashedStartResumesTheWalk serves the organization at 8
+// Organizations requests a second and gives Start a 2-second timeout, so
+// the walk spans several Start invocations (the Walk loop), and kills
+// Start's runtime in the middle of one: Lambda reports Runtime.ExitError,
+// the state machine retries, the retry goes on from the walk's last saved
+// page, and the run audits exactly the organization's entities.
+func TestCrashedStartResumesTheWalk(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, simArgs: []string{"--org-tps", "8"},
+		timeouts: map[string]string{"StartFunction": "2"}})
+	start := st.functions["StartFunction"].Name
+	killed := make(chan []int, 1)
+	st.front.before = func(function string, n int) {
+		if function != start || n != 2 {
+			return
+		}
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			killed <- killRuntime(st.emulators["StartFunction"])
+		}()
+	}
+	ex := st.execute(t, "crashed-start", `{"includeAccounts":true}`)
+	if kids := <-killed; len(kids) == 0 {
+		t.Fatal("Got(no runtime process under the Start emulator); want one to kill")
+	}
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success after a retry\n%s", ex.errorText, ex.output)
+	}
+	var starts []invocation
+	crashed := false
+	for _, c := range st.front.invocations() {
+		if c.Function != start {
+			continue
+		}
+		starts = append(starts, c)
+		crashed = crashed || strings.Contains(string(c.Response), `"errorType":"Runtime.ExitError"`)
+	}
+	if len(starts) < 4 || !crashed {
+		t.Fatalf("Got(%d Start invocations, a crash: %v); want the walk over several, one of them killed", len(starts), crashed)
+	}
+	walking := 0
+	for _, c := range starts {
+		if strings.Contains(string(c.Response), `"walking":true`) {
+			walking++
+		}
+	}
+	if walking < 2 {
+		t.Errorf("Got(%d Start answers walking); want several", walking)
 	}
 	w := want{runID: ex.name, input: runInput{IncludeAccounts: true}, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
 	st.verifyState(t, w)

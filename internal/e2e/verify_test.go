@@ -203,10 +203,12 @@ func (st *stack) verifyRun(t *testing.T, w want) {
 	runDir := st.prefix + reportdoc.RunDir(w.runID)
 	keys := st.bucketObjects(t)
 
-	// The run's folder holds the manifest, one report per scope item, the
-	// summary, the findings and the HTML report; nothing else.
+	// The run's folder holds the manifest, the SCPs found by the walk, one
+	// report per scope item, the summary, the findings and the HTML report;
+	// nothing else.
 	wantRun := []string{
 		st.prefix + reportdoc.ManifestKey(w.runID),
+		st.prefix + reportdoc.PoliciesKey(w.runID),
 		st.prefix + reportdoc.SummaryKey(w.runID),
 		st.prefix + reportdoc.HTMLKey(w.runID),
 		runDir + "findings.json",
