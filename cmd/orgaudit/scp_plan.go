@@ -233,6 +233,7 @@ func whatifCheck(plan *scpplan.Plan, run *storedRun, pols *policyset.Document) e
 	}
 	changes := map[string]*whatif.Change{}
 	var order []string
+	attached := q.Policies.Attachments()
 	for _, pol := range plan.Policies {
 		p, err := scpeval.Parse([]byte(pol.Content))
 		if err != nil {
@@ -248,7 +249,10 @@ func whatifCheck(plan *scpplan.Plan, run *storedRun, pols *policyset.Document) e
 			}
 			c.Attach = append(c.Attach, p)
 			for _, r := range pol.Replaces {
-				if !slices.Contains(c.Detach, r) {
+				// A policy of several targets replaces FullAWSAccess
+				// where it is attached, not where an SCP of the
+				// organization's took its place already.
+				if slices.Contains(attached[t], r) && !slices.Contains(c.Detach, r) {
 					c.Detach = append(c.Detach, r)
 				}
 			}

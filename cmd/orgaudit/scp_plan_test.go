@@ -85,7 +85,7 @@ func TestSCPPlanOfARun(t *testing.T) {
 		}
 	}
 	code, stdout, stderr = runCLI(t, base...)
-	if code != exitOK || !strings.Contains(stdout, "Attachments: the run's per-policy reports") || !strings.Contains(stdout, "POLICY") ||
+	if code != exitOK || !strings.Contains(stdout, "Attachments: the run's policies.json") || !strings.Contains(stdout, "POLICY") ||
 		!strings.Contains(stdout, "The management account "+org.ManagementAccountID+" is never a target") {
 		t.Errorf("Got(plan summary) = %d\n%s\n%s", code, stdout, stderr)
 	}
