@@ -70,6 +70,7 @@ type options struct {
 	skipBuild            bool
 	jsonOut              string
 	timeline             string
+	walkTPS              []float64 // real-time Organizations rates of the walk rows
 }
 
 func benchMain(args []string) int {
@@ -99,6 +100,7 @@ func benchMain(args []string) int {
 	fs.BoolVar(&o.skipBuild, "skip-build", false, "skip binary sizes and cold starts")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the raw figures as JSON to this file")
 	fs.StringVar(&o.timeline, "timeline", "", "write the IAM calls of the last pipeline run to this file (ms since start, call, job, status)")
+	walkTPS := fs.String("walk-tps", "10,2", "real-time Organizations rates (comma-separated, not scaled with the jobs) of the runs with accounts that measure the walk; empty: skip")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: orgaudit-bench [flags]\n\nMeasures orgaudit against its lower bound on a simulated organization and prints Markdown.\n\n")
 		fs.PrintDefaults()
@@ -108,6 +110,17 @@ func benchMain(args []string) int {
 			return 0
 		}
 		return 2
+	}
+	for _, f := range strings.Split(*walkTPS, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			fmt.Fprintf(os.Stderr, "orgaudit-bench: --walk-tps %q: want positive numbers\n", *walkTPS)
+			return 2
+		}
+		o.walkTPS = append(o.walkTPS, v)
 	}
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "orgaudit-bench:", err)
@@ -131,6 +144,10 @@ type runResult struct {
 	Trace         *bench.Trace `json:"trace,omitempty"`
 	ManifestBytes int64        `json:"manifestBytes"`
 	Throttled     int          `json:"throttled"`
+	// WalkTPS is the real-time Organizations rate of a "walk" run, and
+	// OrgThrottled the Organizations answers the simulator throttled.
+	WalkTPS      float64 `json:"walkTps,omitempty"`
+	OrgThrottled int     `json:"orgThrottled,omitempty"`
 }
 
 func (r runResult) bound() time.Duration { return r.JobTime + r.WalkBound }
@@ -189,6 +206,21 @@ func run(ctx context.Context, o options, w io.Writer) error {
 				accounts, rep, r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio)
 			results = append(results, r)
 		}
+	}
+	for _, rate := range o.walkTPS {
+		// The walk at a real-time Organizations rate, the jobs scaled as
+		// in the rows above: walk time is then a real figure, and the
+		// bound is the jobs' time plus the walk's calls at that rate.
+		ow := o
+		ow.orgTPS = rate * o.scale
+		r, err := pipelineRun(ctx, org, o.scale, ow, true, false)
+		if err != nil {
+			return err
+		}
+		r.Kind, r.WalkTPS = "walk", rate
+		log("walk at %g TPS: %d Organizations calls (%d throttled), %d Start invocations, walk %s, wall %s, bound %s, ratio %.3f",
+			rate, r.OrgCalls, r.OrgThrottled, 1+r.Trace.Walks, r.Trace.Billed["Start"].Round(time.Second), r.Wall.Round(time.Second), r.bound().Round(time.Second), r.Ratio)
+		results = append(results, r)
 	}
 	var sanity []runResult
 	if o.sanityOUs > 0 {
@@ -282,8 +314,12 @@ func newEnvironment(ctx context.Context, org *orgmodel.Org, scale float64, o opt
 	return e, nil
 }
 
+// walkBound is the walk's calls at the Organizations rate: the answered
+// ones, since a throttled answer is not work a faster walk could skip
+// having done.
 func (e *environment) walkBound() time.Duration {
-	return time.Duration(float64(e.counter.Organizations()) / e.orgTPS * float64(time.Second))
+	calls := e.counter.Organizations() - int64(e.sim.Faults().Throttled["organizations"])
+	return time.Duration(float64(calls) / e.orgTPS * float64(time.Second))
 }
 
 const benchBucket = "orgaudit-bench"
@@ -329,7 +365,7 @@ func pipelineRun(ctx context.Context, org *orgmodel.Org, scale float64, o option
 		Kind: "pipeline", Accounts: accounts, Entities: tr.Final.Total,
 		Wall: tr.Wall, JobTime: st.JobDuration, WalkBound: env.walkBound(),
 		OrgCalls: env.counter.Organizations(), IAM: st, Polls: counting.Polls(), Pages: counting.Pages(),
-		Trace: &tr, Throttled: tr.Final.Throttled,
+		Trace: &tr, Throttled: tr.Final.Throttled, OrgThrottled: env.sim.Faults().Throttled["organizations"],
 	}
 	r.Ratio = float64(r.Wall) / float64(r.bound())
 	if o.timeline != "" {
