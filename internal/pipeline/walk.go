@@ -24,8 +24,8 @@ import (
 // every saveEvery, until it is done or the step's budget ends; Start
 // returns a state with walking set, and the state machine (or the CLI)
 // calls Start again, which continues from the saved progress. Once the
-// walk is done, Start builds the run's entities from it and starts the
-// first jobs. No job starts before the walk is done: see docs/pipeline.md.
+// walk is done, Start builds the run's entities from it; Check starts the
+// jobs. No job starts before the walk is done: see docs/pipeline.md.
 
 // errStillWalking is the error of a Check or Store called before Start
 // finished the walk.
