@@ -10,7 +10,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
 
-// testdata holds two hand-made runs in the DESIGN.md layout (no prefix):
+// testdata holds two hand-made runs in the documented storage layout (no prefix):
 // 20261124T030000Z and 20261125T030000Z, where Production first used
 // sagemaker, used athena again after 120 days, and stopped using lambda
 // (90 days before the first run, 91 before the second), and Data failed in

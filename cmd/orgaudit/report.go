@@ -112,7 +112,7 @@ type storedRun struct {
 }
 
 // loadRun reads a run's summary and every entity report it lists, and
-// digests them. It depends only on the documents of DESIGN.md (summary,
+// digests them. It depends only on the stored documents (summary,
 // per-entity reports), not on the pipeline's manifest. days 0 takes the
 // threshold the run was finalized with (findings.json), else def.
 func loadRun(ctx context.Context, store objstore.Store, runID string, days, def int) (*storedRun, error) {

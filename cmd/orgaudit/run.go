@@ -30,7 +30,7 @@ func init() {
 }
 
 // runFlags is the command line of `orgaudit run`. Every flag falls back to
-// the environment variable of the same meaning (DESIGN.md's names).
+// the environment variable of the same meaning (docs/deploy.md lists them).
 type runFlags struct {
 	profile, region, roleARN, roleSession string
 	entityPaths                           stringList

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Environment variable names (DESIGN.md, "Configuration").
+// Environment variable names (docs/deploy.md, the functions' environment).
 const (
 	EnvBucket            = "ORGAUDIT_BUCKET"
 	EnvPrefix            = "ORGAUDIT_PREFIX"
@@ -65,7 +65,7 @@ type Config struct {
 	StepBudget time.Duration
 }
 
-// Default returns the configuration with every default of DESIGN.md and no
+// Default returns the configuration with every documented default and no
 // bucket.
 func Default() Config {
 	return Config{
@@ -79,7 +79,7 @@ func Default() Config {
 
 // FromEnv reads the configuration from the environment through getenv
 // (os.Getenv in the functions). ORGAUDIT_BUCKET is required; everything else
-// has its DESIGN.md default. A malformed value is an error naming the
+// has its documented default. A malformed value is an error naming the
 // variable.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c, err := FromEnvOptionalBucket(getenv)

@@ -19,7 +19,7 @@ import (
 // "Function".
 var functionNames = []string{"StartFunction", "CheckFunction", "StoreFunction"}
 
-// designEnvironment is the configuration contract in DESIGN.md: every
+// designEnvironment is the configuration contract docs/deploy.md states: every
 // function gets exactly these variables, each from the parameter of the same
 // meaning.
 var designEnvironment = map[string]any{

@@ -19,8 +19,8 @@ import (
 // three levels deep, ten accounts and five SCPs.
 const orgFile = "testdata/org-small.json"
 
-// runState is the payload between the states (DESIGN.md, "The state
-// machine").
+// runState is the payload between the states, as pipeline.State encodes
+// it.
 type runState struct {
 	RunID       string `json:"runId"`
 	ManifestKey string `json:"manifestKey"`

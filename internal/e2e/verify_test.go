@@ -195,7 +195,7 @@ func decodeDoc(t *testing.T, key string, b []byte, v any, keys ...string) {
 	}
 }
 
-// verifyRun checks everything a finished run stored against DESIGN.md and
+// verifyRun checks everything a finished run stored against the documented layout and shapes and
 // against the simulator's own answers (orgmodel.AccessReport).
 func (st *stack) verifyRun(t *testing.T, w want) {
 	t.Helper()

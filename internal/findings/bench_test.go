@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// BenchmarkFinalize measures Finalize at the largest scope DESIGN.md allows
+// BenchmarkFinalize measures Finalize at the largest scope AWS's quotas allow
 // (the root, 1,000 OUs and 10,000 accounts: 11,001 reports) over 450
 // services, and reports the sizes that matter to the Store step's memory.
 func BenchmarkFinalize(b *testing.B) {

@@ -32,7 +32,7 @@ import (
 // (docs/reliability.md) promises of a run as stored, knowing nothing of the
 // organization, so it also holds for runs that FAILED part-way: every
 // entity of the manifest is listed once in the summary; a COMPLETED one has
-// its report file at its DESIGN.md key, a FAILED one an error with a code
+// its report file at its documented key, a FAILED one an error with a code
 // (and, if its file was written, a FAILED report with that code); no report
 // file belongs to no entity; every stored JSON document parses; every
 // Athena part decompresses, each line parses, and each completed report has
