@@ -3,11 +3,6 @@ package notify
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,59 +10,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/orgaudit/orgaudit/internal/motoserver"
 )
 
-// startMoto runs moto_server on a free loopback port and returns its URL.
-// It skips when moto_server is missing, except under CI=true.
+// startMoto runs moto_server on a free loopback port until the test ends
+// and returns its URL (see package motoserver).
 func startMoto(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto_server is missing: %v", err)
-		}
-		t.Skipf("moto_server is missing (%v); CI runs this test", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", port)
-	out, err := os.CreateTemp(t.TempDir(), "moto-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	url := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(out.Name())
-			t.Fatalf("moto_server exited: %v\n%s", err, log)
-		default:
-		}
-		resp, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return motoserver.Start(t)
 }
 
 // recorder passes calls to the real client and records how they were made.
