@@ -36,6 +36,8 @@ type runFlags struct {
 	entityPaths                           stringList
 	includeAccounts, includePolicies      bool
 	unusedDays, maxConcurrentJobs         int
+	maxRunMinutes                         float64
+	accountRefreshDays                    int
 	out, bucket, prefix                   string
 	runID, resume                         string
 	progress                              string
@@ -91,6 +93,8 @@ could not finish, 2 usage error.`)
 	fs.BoolVar(&in.includePolicies, "include-policies", env.IncludePolicies, "also one report per (entity, attached SCP) (ORGAUDIT_INCLUDE_POLICIES)")
 	fs.IntVar(&in.unusedDays, "unused-days", env.UnusedDays, "a service not accessed for this many days is unused (ORGAUDIT_UNUSED_DAYS)")
 	fs.IntVar(&in.maxConcurrentJobs, "max-concurrent-jobs", env.MaxConcurrentJobs, "report jobs running at once; IAM allows about one per account (ORGAUDIT_MAX_CONCURRENT_JOBS)")
+	fs.Float64Var(&in.maxRunMinutes, "max-run-minutes", env.MaxRunMinutes, "time budget of the run in minutes: jobs that do not fit end with BudgetExhausted (ORGAUDIT_MAX_RUN_MINUTES)")
+	fs.IntVar(&in.accountRefreshDays, "account-refresh-days", env.AccountRefreshDays, "age in days at which a carried account report is refreshed first (ORGAUDIT_ACCOUNT_REFRESH_DAYS)")
 	fs.StringVar(&in.out, "out", "orgaudit-out", "local directory to write to, when --bucket is not set")
 	fs.StringVar(&in.bucket, "bucket", env.Bucket, "S3 bucket to write to instead of --out (ORGAUDIT_BUCKET)")
 	fs.StringVar(&in.prefix, "prefix", env.Prefix, "key prefix inside --out or --bucket (ORGAUDIT_PREFIX)")
@@ -133,6 +137,12 @@ func (in *runFlags) validate() error {
 	if in.demo.enabled && (in.profile != "" || in.roleARN != "") {
 		return errors.New("--demo runs against the embedded simulator: drop --profile and --role-arn")
 	}
+	if !config.ValidRunMinutes(in.maxRunMinutes) {
+		return fmt.Errorf("--max-run-minutes %v: want more than 0 and at most %v minutes", in.maxRunMinutes, config.MaxRunMinutes)
+	}
+	if in.accountRefreshDays < config.MinAccountRefreshDays || in.accountRefreshDays > config.MaxAccountRefreshDays {
+		return fmt.Errorf("--account-refresh-days %d: want %d..%d", in.accountRefreshDays, config.MinAccountRefreshDays, config.MaxAccountRefreshDays)
+	}
 	if in.stepBudget < 100*time.Millisecond {
 		return errors.New("--step-budget must be at least 100ms")
 	}
@@ -148,6 +158,9 @@ func (in *runFlags) runInput(defaultRunID string) json.RawMessage {
 		"includePolicies":   in.includePolicies,
 		"unusedDays":        in.unusedDays,
 		"maxConcurrentJobs": in.maxConcurrentJobs,
+
+		"maxRunMinutes":      in.maxRunMinutes,
+		"accountRefreshDays": in.accountRefreshDays,
 	}
 	if in.runID != "" {
 		m["runId"] = in.runID
@@ -188,6 +201,7 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 		Bucket: in.bucket, Prefix: in.prefix,
 		ReportRoleARN: in.roleARN, ReportRoleSession: in.roleSession,
 		UnusedDays: in.unusedDays, MaxConcurrentJobs: in.maxConcurrentJobs,
+		MaxRunMinutes: in.maxRunMinutes, AccountRefreshDays: in.accountRefreshDays,
 		IncludeAccounts: in.includeAccounts, IncludePolicies: in.includePolicies,
 		StepBudget: in.stepBudget,
 	}
@@ -341,6 +355,12 @@ func resumeState(ctx context.Context, store objstore.Store, runID string) (pipel
 	input := map[string]any{
 		"runId": runID, "includeAccounts": s.IncludeAccounts, "includePolicies": s.IncludePolicies,
 		"unusedDays": s.UnusedDays, "maxConcurrentJobs": s.MaxConcurrentJobs,
+	}
+	if s.MaxRunMinutes > 0 {
+		input["maxRunMinutes"] = s.MaxRunMinutes
+	}
+	if s.AccountRefreshDays > 0 {
+		input["accountRefreshDays"] = s.AccountRefreshDays
 	}
 	if len(s.EntityPaths) > 0 {
 		input["entityPaths"] = s.EntityPaths

@@ -24,6 +24,8 @@ type startFlags struct {
 	entityPaths                      stringList
 	includeAccounts, includePolicies bool
 	unusedDays, maxConcurrentJobs    int
+	maxRunMinutes                    float64
+	accountRefreshDays               int
 	runID, resume                    string
 	wait                             bool
 	poll                             time.Duration
@@ -70,6 +72,8 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.BoolVar(&in.includePolicies, "include-policies", false, "also one report per (entity, attached SCP) (default: the stack's IncludePolicies)")
 	fs.IntVar(&in.unusedDays, "unused-days", 0, "a service not accessed for this many days is unused (default: the stack's UnusedDays)")
 	fs.IntVar(&in.maxConcurrentJobs, "max-concurrent-jobs", 0, "report jobs running at once (default: the stack's MaxConcurrentJobs)")
+	fs.Float64Var(&in.maxRunMinutes, "max-run-minutes", 0, "time budget of the run in minutes (default: the stack's MaxRunMinutes)")
+	fs.IntVar(&in.accountRefreshDays, "account-refresh-days", 0, "age in days at which a carried account report is refreshed first (default: the stack's AccountRefreshDays)")
 	fs.StringVar(&in.runID, "run-id", "", "run id and execution name (default: the UTC start time, e.g. 20261125T030000Z)")
 	fs.StringVar(&in.resume, "resume", "", "continue the run with this id, whose execution failed, stopped or timed out: a new execution with its input")
 	fs.BoolVar(&in.wait, "wait", false, "follow the execution to its end and print the run's summary")
@@ -187,6 +191,12 @@ func (in *startFlags) input(runID string) []byte {
 	}
 	if in.set["max-concurrent-jobs"] {
 		m["maxConcurrentJobs"] = in.maxConcurrentJobs
+	}
+	if in.set["max-run-minutes"] {
+		m["maxRunMinutes"] = in.maxRunMinutes
+	}
+	if in.set["account-refresh-days"] {
+		m["accountRefreshDays"] = in.accountRefreshDays
 	}
 	b, _ := json.Marshal(m)
 	return b

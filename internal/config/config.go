@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ const (
 	EnvMaxConcurrentJobs = "ORGAUDIT_MAX_CONCURRENT_JOBS"
 	EnvIncludeAccounts   = "ORGAUDIT_INCLUDE_ACCOUNTS"
 	EnvIncludePolicies   = "ORGAUDIT_INCLUDE_POLICIES"
+	EnvMaxRunMinutes     = "ORGAUDIT_MAX_RUN_MINUTES"
+	EnvAccountRefresh    = "ORGAUDIT_ACCOUNT_REFRESH_DAYS"
 )
 
 // Defaults and bounds.
@@ -42,6 +45,20 @@ const (
 	// helps where AWS has raised that limit.
 	MinConcurrentJobs = 1
 	MaxConcurrentJobs = 10
+
+	// DefaultMaxRunMinutes is the time budget of a run: a nightly run ends
+	// within six hours, whatever the organization's size. MaxRunMinutes
+	// (23 hours) keeps a run well inside the state machine's 24-hour
+	// timeout, which would end it without a summary. A budget is any
+	// positive number of minutes up to that (fractions allowed).
+	DefaultMaxRunMinutes = 360.0
+	MaxRunMinutes        = 1380.0
+
+	// DefaultAccountRefreshDays is the age at which a carried account
+	// report is refreshed before any fresher one; up to MaxUnusedDays.
+	DefaultAccountRefreshDays = 7
+	MinAccountRefreshDays     = 1
+	MaxAccountRefreshDays     = 400
 )
 
 // Config is the configuration of the pipeline.
@@ -59,6 +76,11 @@ type Config struct {
 	MaxConcurrentJobs int
 	IncludeAccounts   bool
 	IncludePolicies   bool
+	// MaxRunMinutes is the run's time budget; AccountRefreshDays the age at
+	// which a carried account report is refreshed first. Zero means the
+	// default.
+	MaxRunMinutes      float64
+	AccountRefreshDays int
 
 	// StepBudget bounds one step when its context has no deadline (the
 	// CLI). A Lambda step uses its deadline minus a safety margin instead.
@@ -74,6 +96,9 @@ func Default() Config {
 		UnusedDays:        DefaultUnusedDays,
 		MaxConcurrentJobs: DefaultMaxConcurrentJobs,
 		StepBudget:        DefaultStepBudget,
+
+		MaxRunMinutes:      DefaultMaxRunMinutes,
+		AccountRefreshDays: DefaultAccountRefreshDays,
 	}
 }
 
@@ -109,6 +134,19 @@ func FromEnvOptionalBucket(getenv func(string) string) (Config, error) {
 	if c.MaxConcurrentJobs, err = intVar(get, EnvMaxConcurrentJobs, c.MaxConcurrentJobs, MinConcurrentJobs, MaxConcurrentJobs); err != nil {
 		return Config{}, err
 	}
+	if c.AccountRefreshDays, err = intVar(get, EnvAccountRefresh, c.AccountRefreshDays, MinAccountRefreshDays, MaxAccountRefreshDays); err != nil {
+		return Config{}, err
+	}
+	if v := get(EnvMaxRunMinutes); v != "" {
+		f, perr := strconv.ParseFloat(v, 64)
+		if perr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return Config{}, fmt.Errorf("%s: %q is not a number of minutes", EnvMaxRunMinutes, v)
+		}
+		if !ValidRunMinutes(f) {
+			return Config{}, fmt.Errorf("%s: %v is out of range: more than 0, at most %v minutes", EnvMaxRunMinutes, f, MaxRunMinutes)
+		}
+		c.MaxRunMinutes = f
+	}
 	if c.IncludeAccounts, err = boolVar(get, EnvIncludeAccounts); err != nil {
 		return Config{}, err
 	}
@@ -126,6 +164,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%s: %d is out of range %d..%d", EnvUnusedDays, c.UnusedDays, MinUnusedDays, MaxUnusedDays)
 	case c.MaxConcurrentJobs < MinConcurrentJobs || c.MaxConcurrentJobs > MaxConcurrentJobs:
 		return fmt.Errorf("%s: %d is out of range %d..%d", EnvMaxConcurrentJobs, c.MaxConcurrentJobs, MinConcurrentJobs, MaxConcurrentJobs)
+	case c.MaxRunMinutes != 0 && !ValidRunMinutes(c.MaxRunMinutes):
+		return fmt.Errorf("%s: %v is out of range: more than 0, at most %v minutes", EnvMaxRunMinutes, c.MaxRunMinutes, MaxRunMinutes)
+	case c.AccountRefreshDays != 0 && (c.AccountRefreshDays < MinAccountRefreshDays || c.AccountRefreshDays > MaxAccountRefreshDays):
+		return fmt.Errorf("%s: %d is out of range %d..%d", EnvAccountRefresh, c.AccountRefreshDays, MinAccountRefreshDays, MaxAccountRefreshDays)
 	case c.ReportRoleARN != "" && !strings.HasPrefix(c.ReportRoleARN, "arn:"):
 		return fmt.Errorf("%s: %q is not an ARN", EnvReportRoleARN, c.ReportRoleARN)
 	case c.ReportRoleSession == "":
@@ -133,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// ValidRunMinutes reports whether m is a usable run budget in minutes.
+func ValidRunMinutes(m float64) bool { return m > 0 && m <= MaxRunMinutes }
 
 // lookup tells an unset variable from one set to the empty string; getenv
 // cannot, so only a non-empty value counts as set, except for the prefix

@@ -13,7 +13,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FromEnv: %v", err)
 	}
-	want := Config{Bucket: "audit-bucket", Prefix: "orgaudit/", ReportRoleSession: "orgaudit", UnusedDays: 90, MaxConcurrentJobs: 1, StepBudget: 10 * time.Minute}
+	want := Config{Bucket: "audit-bucket", Prefix: "orgaudit/", ReportRoleSession: "orgaudit", UnusedDays: 90, MaxConcurrentJobs: 1, StepBudget: 10 * time.Minute, MaxRunMinutes: 360, AccountRefreshDays: 7}
 	if c != want {
 		t.Errorf("Got(FromEnv) = %+v; want %+v", c, want)
 	}
@@ -23,13 +23,13 @@ func TestFromEnvValues(t *testing.T) {
 	c, err := FromEnv(env(map[string]string{
 		EnvBucket: "b", EnvPrefix: "audits/nightly/", EnvReportRoleARN: "arn:aws:iam::111111111111:role/report",
 		EnvReportRoleSession: "nightly", EnvUnusedDays: "30", EnvMaxConcurrentJobs: "3",
-		EnvIncludeAccounts: "true", EnvIncludePolicies: "1",
+		EnvIncludeAccounts: "true", EnvIncludePolicies: "1", EnvMaxRunMinutes: "90.5", EnvAccountRefresh: "3",
 	}))
 	if err != nil {
 		t.Fatalf("FromEnv: %v", err)
 	}
 	want := Config{Bucket: "b", Prefix: "audits/nightly/", ReportRoleARN: "arn:aws:iam::111111111111:role/report", ReportRoleSession: "nightly",
-		UnusedDays: 30, MaxConcurrentJobs: 3, IncludeAccounts: true, IncludePolicies: true, StepBudget: 10 * time.Minute}
+		UnusedDays: 30, MaxConcurrentJobs: 3, IncludeAccounts: true, IncludePolicies: true, StepBudget: 10 * time.Minute, MaxRunMinutes: 90.5, AccountRefreshDays: 3}
 	if c != want {
 		t.Errorf("Got(FromEnv) = %+v; want %+v", c, want)
 	}
@@ -53,6 +53,11 @@ func TestFromEnvErrors(t *testing.T) {
 		{"jobs too many", map[string]string{EnvBucket: "b", EnvMaxConcurrentJobs: "11"}, EnvMaxConcurrentJobs},
 		{"accounts not bool", map[string]string{EnvBucket: "b", EnvIncludeAccounts: "yes"}, EnvIncludeAccounts},
 		{"policies not bool", map[string]string{EnvBucket: "b", EnvIncludePolicies: "maybe"}, EnvIncludePolicies},
+		{"budget not a number", map[string]string{EnvBucket: "b", EnvMaxRunMinutes: "6h"}, EnvMaxRunMinutes},
+		{"budget zero", map[string]string{EnvBucket: "b", EnvMaxRunMinutes: "0"}, EnvMaxRunMinutes},
+		{"budget past a day", map[string]string{EnvBucket: "b", EnvMaxRunMinutes: "1500"}, EnvMaxRunMinutes},
+		{"budget NaN", map[string]string{EnvBucket: "b", EnvMaxRunMinutes: "NaN"}, EnvMaxRunMinutes},
+		{"refresh zero", map[string]string{EnvBucket: "b", EnvAccountRefresh: "0"}, EnvAccountRefresh},
 		{"role not arn", map[string]string{EnvBucket: "b", EnvReportRoleARN: "report"}, EnvReportRoleARN},
 	}
 	for _, tt := range tests {

@@ -102,6 +102,11 @@ type Settings struct {
 	IncludePolicies   bool     `json:"includePolicies"`
 	UnusedDays        int      `json:"unusedDays"`
 	MaxConcurrentJobs int      `json:"maxConcurrentJobs"`
+	// MaxRunMinutes is the run's time budget and AccountRefreshDays the age
+	// at which a carried account report is refreshed first (absent in runs
+	// made before they existed).
+	MaxRunMinutes      float64 `json:"maxRunMinutes,omitempty"`
+	AccountRefreshDays int     `json:"accountRefreshDays,omitempty"`
 }
 
 // Manifest is the state of one run.
@@ -135,6 +140,10 @@ type Manifest struct {
 	// LimitedSince is when IAM began refusing new jobs with 409 (Unix
 	// milliseconds); zero when the last Generate succeeded.
 	LimitedSince int64 `json:"limitedSince,omitempty"`
+	// Deadline is when the run's time budget ends (Unix milliseconds, wall
+	// clock): no job starts that cannot end before it, and entities still
+	// queued then end without a new report. Zero: no budget.
+	Deadline int64 `json:"deadline,omitempty"`
 	// RunError is the error that failed the run (the state machine's
 	// Catch), when it failed.
 	RunError *reportdoc.Error `json:"runError,omitempty"`

@@ -44,6 +44,9 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 
 func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) (err error) {
 	r.jobsUntil = budget
+	if until := jobsDeadline(r.m); !until.IsZero() && until.Before(budget) {
+		r.jobsUntil = until
+	}
 	r.pin()
 	var w *reportWriter
 	if r.p.tune.storeInCheck {

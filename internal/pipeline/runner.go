@@ -235,6 +235,12 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 			return nil
 		}
 		e := &r.m.Entities[i]
+		if r.outOfBudget(e, now) {
+			if len(r.running) == 0 {
+				r.exhaust()
+			}
+			return nil // the running jobs end first: their reports count
+		}
 		if !r.canFinish(e, now) && (len(r.running) > 0 || r.started > 0) {
 			return nil // but a step always starts one, or a short one never would
 		}

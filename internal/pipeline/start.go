@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/runinput"
@@ -78,8 +79,11 @@ func (p *Pipeline) resume(m *manifest.Manifest, in runinput.Input) error {
 	case s.UnusedDays != in.UnusedDays:
 		return mismatch("unusedDays", s.UnusedDays, in.UnusedDays)
 	}
-	// The window may change: it only paces this execution.
+	// The window and the time budget may change: they only pace this
+	// execution, which gets a budget of its own from now.
 	m.Settings.MaxConcurrentJobs = in.MaxConcurrentJobs
+	m.Settings.MaxRunMinutes = in.MaxRunMinutes
+	m.Deadline = runDeadline(time.Now(), in.MaxRunMinutes)
 	retried := 0
 	for i := range m.Entities {
 		e := &m.Entities[i]

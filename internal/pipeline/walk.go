@@ -69,8 +69,12 @@ func (p *Pipeline) newRun(ctx context.Context, in runinput.Input, budget time.Ti
 		IncludePolicies:   in.IncludePolicies,
 		UnusedDays:        in.UnusedDays,
 		MaxConcurrentJobs: in.MaxConcurrentJobs,
+
+		MaxRunMinutes:      in.MaxRunMinutes,
+		AccountRefreshDays: in.AccountRefreshDays,
 	}
 	m := manifest.New(in.RunID, pr.OrganizationID, pr.ManagementAccountID, settings, p.now(), []manifest.Entity{})
+	m.Deadline = runDeadline(time.Now(), in.MaxRunMinutes)
 	if err := putWalk(m, pr); err != nil {
 		return nil, err
 	}

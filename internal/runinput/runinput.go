@@ -8,7 +8,8 @@
 //	{ "runId": "…",                // default: the execution name (CLI: UTC timestamp)
 //	  "entityPaths": ["o-…/r-…/ou-…"],
 //	  "includeAccounts": false, "includePolicies": false,
-//	  "unusedDays": 90, "maxConcurrentJobs": 1 }
+//	  "unusedDays": 90, "maxConcurrentJobs": 1,
+//	  "maxRunMinutes": 360, "accountRefreshDays": 7 }
 //
 // Rules beyond the JSON types:
 //   - runId: 1..80 characters of [A-Za-z0-9._-], not "." or "..": it becomes
@@ -23,6 +24,10 @@
 //   - unusedDays: config.MinUnusedDays..config.MaxUnusedDays (1..400).
 //   - maxConcurrentJobs: config.MinConcurrentJobs..config.MaxConcurrentJobs
 //     (1..10).
+//   - maxRunMinutes: a number of minutes, more than 0 and at most
+//     config.MaxRunMinutes (1380); fractions are allowed.
+//   - accountRefreshDays: config.MinAccountRefreshDays..
+//     config.MaxAccountRefreshDays (1..400).
 package runinput
 
 import (
@@ -57,6 +62,11 @@ type Input struct {
 	IncludePolicies   bool
 	UnusedDays        int
 	MaxConcurrentJobs int
+	// MaxRunMinutes is the run's time budget in minutes.
+	MaxRunMinutes float64
+	// AccountRefreshDays is the age in days at which a carried account
+	// report is refreshed before any fresher one.
+	AccountRefreshDays int
 }
 
 // Bounds of the fields.
@@ -82,6 +92,8 @@ type raw struct {
 	IncludePolicies   *bool     `json:"includePolicies"`
 	UnusedDays        *int      `json:"unusedDays"`
 	MaxConcurrentJobs *int      `json:"maxConcurrentJobs"`
+	MaxRunMinutes     *float64  `json:"maxRunMinutes"`
+	AccountRefresh    *int      `json:"accountRefreshDays"`
 }
 
 // jsonSpace is the white space JSON allows around a value.
@@ -106,6 +118,15 @@ func Parse(doc []byte, defaultRunID string, cfg config.Config) (Input, error) {
 		IncludePolicies:   cfg.IncludePolicies,
 		UnusedDays:        cfg.UnusedDays,
 		MaxConcurrentJobs: cfg.MaxConcurrentJobs,
+
+		MaxRunMinutes:      cfg.MaxRunMinutes,
+		AccountRefreshDays: cfg.AccountRefreshDays,
+	}
+	if in.MaxRunMinutes == 0 {
+		in.MaxRunMinutes = config.DefaultMaxRunMinutes
+	}
+	if in.AccountRefreshDays == 0 {
+		in.AccountRefreshDays = config.DefaultAccountRefreshDays
 	}
 	if r.RunID != nil {
 		in.RunID = *r.RunID
@@ -151,6 +172,18 @@ func Parse(doc []byte, defaultRunID string, cfg config.Config) (Input, error) {
 	}
 	if in.MaxConcurrentJobs < config.MinConcurrentJobs || in.MaxConcurrentJobs > config.MaxConcurrentJobs {
 		return Input{}, &InvalidInput{Field: "maxConcurrentJobs", Message: fmt.Sprintf("%d is out of range %d..%d", in.MaxConcurrentJobs, config.MinConcurrentJobs, config.MaxConcurrentJobs)}
+	}
+	if r.MaxRunMinutes != nil {
+		in.MaxRunMinutes = *r.MaxRunMinutes
+	}
+	if !config.ValidRunMinutes(in.MaxRunMinutes) {
+		return Input{}, &InvalidInput{Field: "maxRunMinutes", Message: fmt.Sprintf("%v is out of range: more than 0, at most %v minutes", in.MaxRunMinutes, config.MaxRunMinutes)}
+	}
+	if r.AccountRefresh != nil {
+		in.AccountRefreshDays = *r.AccountRefresh
+	}
+	if in.AccountRefreshDays < config.MinAccountRefreshDays || in.AccountRefreshDays > config.MaxAccountRefreshDays {
+		return Input{}, &InvalidInput{Field: "accountRefreshDays", Message: fmt.Sprintf("%d is out of range %d..%d", in.AccountRefreshDays, config.MinAccountRefreshDays, config.MaxAccountRefreshDays)}
 	}
 	return in, nil
 }
@@ -198,10 +231,11 @@ func (r *raw) fields() map[string]any {
 		"runId": &r.RunID, "entityPaths": &r.EntityPaths,
 		"includeAccounts": &r.IncludeAccounts, "includePolicies": &r.IncludePolicies,
 		"unusedDays": &r.UnusedDays, "maxConcurrentJobs": &r.MaxConcurrentJobs,
+		"maxRunMinutes": &r.MaxRunMinutes, "accountRefreshDays": &r.AccountRefresh,
 	}
 }
 
-const knownFields = "runId, entityPaths, includeAccounts, includePolicies, unusedDays, maxConcurrentJobs"
+const knownFields = "runId, entityPaths, includeAccounts, includePolicies, unusedDays, maxConcurrentJobs, maxRunMinutes, accountRefreshDays"
 
 // decodeStrict reads one JSON object into r: exact field names, each at
 // most once, values of the right type, nothing after the object.
@@ -308,6 +342,8 @@ func typeName(field string) string {
 		return "an array of strings"
 	case "includeAccounts", "includePolicies":
 		return "a boolean"
+	case "maxRunMinutes":
+		return "a number"
 	}
 	return "an integer"
 }

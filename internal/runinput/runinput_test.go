@@ -23,15 +23,17 @@ func TestParseValid(t *testing.T) {
 		doc  string
 		want Input
 	}{
-		{"empty document", ``, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
-		{"null", `null`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
-		{"empty object", ` {} `, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
-		{"null fields are absent", `{"runId":null,"unusedDays":null,"entityPaths":null}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+		{"empty document", ``, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 360, AccountRefreshDays: 7}},
+		{"null", `null`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 360, AccountRefreshDays: 7}},
+		{"empty object", ` {} `, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 360, AccountRefreshDays: 7}},
+		{"null fields are absent", `{"runId":null,"unusedDays":null,"entityPaths":null}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 360, AccountRefreshDays: 7}},
 		{"every field", `{"runId":"manual_2026-11-25.a","entityPaths":["` + ou1 + `","` + ou2 + `"],"includeAccounts":false,"includePolicies":true,"unusedDays":30,"maxConcurrentJobs":2}`,
-			Input{RunID: "manual_2026-11-25.a", EntityPaths: []string{ou1, ou2}, IncludePolicies: true, UnusedDays: 30, MaxConcurrentJobs: 2}},
-		{"bounds", `{"unusedDays":400,"maxConcurrentJobs":10}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 400, MaxConcurrentJobs: 10}},
+			Input{RunID: "manual_2026-11-25.a", EntityPaths: []string{ou1, ou2}, IncludePolicies: true, UnusedDays: 30, MaxConcurrentJobs: 2, MaxRunMinutes: 360, AccountRefreshDays: 7}},
+		{"bounds", `{"unusedDays":400,"maxConcurrentJobs":10}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 400, MaxConcurrentJobs: 10, MaxRunMinutes: 360, AccountRefreshDays: 7}},
+		{"budget and refresh age", `{"maxRunMinutes":0.5,"accountRefreshDays":3}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 0.5, AccountRefreshDays: 3}},
+		{"longest budget", `{"maxRunMinutes":1380,"accountRefreshDays":400}`, Input{RunID: "exec-1", IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 1380, AccountRefreshDays: 400}},
 		{"account path", `{"entityPaths":["o-abcdefghij/r-ab12/ou-ab12-11111111/123456789012"]}`,
-			Input{RunID: "exec-1", EntityPaths: []string{"o-abcdefghij/r-ab12/ou-ab12-11111111/123456789012"}, IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1}},
+			Input{RunID: "exec-1", EntityPaths: []string{"o-abcdefghij/r-ab12/ou-ab12-11111111/123456789012"}, IncludeAccounts: true, UnusedDays: 90, MaxConcurrentJobs: 1, MaxRunMinutes: 360, AccountRefreshDays: 7}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +57,13 @@ func TestParseInvalid(t *testing.T) {
 		wantField string
 	}{
 		{"unknown field", `{"runID":"x"}`, "e", "runID"},
+		{"budget zero", `{"maxRunMinutes":0}`, "e", "maxRunMinutes"},
+		{"budget negative", `{"maxRunMinutes":-5}`, "e", "maxRunMinutes"},
+		{"budget past a day", `{"maxRunMinutes":1381}`, "e", "maxRunMinutes"},
+		{"budget a string", `{"maxRunMinutes":"6h"}`, "e", "maxRunMinutes"},
+		{"refresh zero", `{"accountRefreshDays":0}`, "e", "accountRefreshDays"},
+		{"refresh fraction", `{"accountRefreshDays":1.5}`, "e", "accountRefreshDays"},
+		{"refresh too many", `{"accountRefreshDays":401}`, "e", "accountRefreshDays"},
 		{"trailing data", `{} {}`, "e", "input"},
 		{"trailing garbage", `{}x`, "e", "input"},
 		{"not an object", `[]`, "e", "input"},
