@@ -82,8 +82,6 @@ func (p *Pipeline) resume(m *manifest.Manifest, in runinput.Input) error {
 	// The window and the time budget may change: they only pace this
 	// execution, which gets a budget of its own from now.
 	m.Settings.MaxConcurrentJobs = in.MaxConcurrentJobs
-	m.Settings.MaxRunMinutes = in.MaxRunMinutes
-	m.Deadline = runDeadline(time.Now(), in.MaxRunMinutes)
 	retried := 0
 	for i := range m.Entities {
 		e := &m.Entities[i]
@@ -91,6 +89,12 @@ func (p *Pipeline) resume(m *manifest.Manifest, in runinput.Input) error {
 			*e = manifest.Entity{ID: e.ID, Type: e.Type, Name: e.Name, Path: e.Path, PolicyID: e.PolicyID, State: manifest.StateQueued}
 			retried++
 		}
+	}
+	if retried > 0 || m.Walk != nil || !m.Finished() {
+		// Work remains: this execution's budget counts from now. A
+		// finished run started again is left as it is, byte for byte.
+		m.Settings.MaxRunMinutes = in.MaxRunMinutes
+		m.Deadline = runDeadline(time.Now(), in.MaxRunMinutes)
 	}
 	if retried > 0 || m.RunError != nil {
 		m.FinishedAt = nil
