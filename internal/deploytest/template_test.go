@@ -23,14 +23,16 @@ var functionNames = []string{"StartFunction", "CheckFunction", "StoreFunction"}
 // function gets exactly these variables, each from the parameter of the same
 // meaning.
 var designEnvironment = map[string]any{
-	"ORGAUDIT_BUCKET":              ifValue("CreateBucket", ref("AuditBucket"), ref("BucketName")),
-	"ORGAUDIT_PREFIX":              ref("Prefix"),
-	"ORGAUDIT_REPORT_ROLE_ARN":     ifValue("CreateReportRole", getAtt("ReportRole", "Arn"), ref("ReportRoleArn")),
-	"ORGAUDIT_REPORT_ROLE_SESSION": ref("ReportRoleSession"),
-	"ORGAUDIT_UNUSED_DAYS":         ref("UnusedDays"),
-	"ORGAUDIT_MAX_CONCURRENT_JOBS": ref("MaxConcurrentJobs"),
-	"ORGAUDIT_INCLUDE_ACCOUNTS":    ref("IncludeAccounts"),
-	"ORGAUDIT_INCLUDE_POLICIES":    ref("IncludePolicies"),
+	"ORGAUDIT_BUCKET":               ifValue("CreateBucket", ref("AuditBucket"), ref("BucketName")),
+	"ORGAUDIT_PREFIX":               ref("Prefix"),
+	"ORGAUDIT_REPORT_ROLE_ARN":      ifValue("CreateReportRole", getAtt("ReportRole", "Arn"), ref("ReportRoleArn")),
+	"ORGAUDIT_REPORT_ROLE_SESSION":  ref("ReportRoleSession"),
+	"ORGAUDIT_UNUSED_DAYS":          ref("UnusedDays"),
+	"ORGAUDIT_MAX_CONCURRENT_JOBS":  ref("MaxConcurrentJobs"),
+	"ORGAUDIT_INCLUDE_ACCOUNTS":     ref("IncludeAccounts"),
+	"ORGAUDIT_INCLUDE_POLICIES":     ref("IncludePolicies"),
+	"ORGAUDIT_MAX_RUN_MINUTES":      ref("MaxRunMinutes"),
+	"ORGAUDIT_ACCOUNT_REFRESH_DAYS": ref("AccountRefreshDays"),
 }
 
 // functionEnvironment is what each function's environment must be: the
@@ -179,9 +181,9 @@ func TestEveryParameterAndConditionIsUsed(t *testing.T) {
 		}
 	}
 	wantParams := []string{
-		"AlarmEmail", "AthenaDatabaseName", "BucketName", "FirstUseNotification",
+		"AccountRefreshDays", "AlarmEmail", "AthenaDatabaseName", "BucketName", "FirstUseNotification",
 		"IncludeAccounts", "IncludePolicies", "KmsKeyArn",
-		"ManifestRetentionDays", "MaxConcurrentJobs", "Prefix", "ReportRoleArn",
+		"ManifestRetentionDays", "MaxConcurrentJobs", "MaxRunMinutes", "Prefix", "ReportRoleArn",
 		"ReportRoleSession", "ScheduleEnabled", "ScheduleExpression", "UnusedDays",
 	}
 	if got := slices.Sorted(maps.Keys(params)); !slices.Equal(got, wantParams) {

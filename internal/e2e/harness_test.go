@@ -63,14 +63,16 @@ func TestFunctionEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defaults := map[string]string{
-		"ORGAUDIT_BUCKET":              testBucket,
-		"ORGAUDIT_PREFIX":              "orgaudit/",
-		"ORGAUDIT_REPORT_ROLE_ARN":     "arn:aws:iam::111111111111:role/orgaudit-ReportRole-E2E0TEST",
-		"ORGAUDIT_REPORT_ROLE_SESSION": "orgaudit",
-		"ORGAUDIT_UNUSED_DAYS":         "90",
-		"ORGAUDIT_MAX_CONCURRENT_JOBS": "1",
-		"ORGAUDIT_INCLUDE_ACCOUNTS":    "false",
-		"ORGAUDIT_INCLUDE_POLICIES":    "false",
+		"ORGAUDIT_BUCKET":               testBucket,
+		"ORGAUDIT_PREFIX":               "orgaudit/",
+		"ORGAUDIT_REPORT_ROLE_ARN":      "arn:aws:iam::111111111111:role/orgaudit-ReportRole-E2E0TEST",
+		"ORGAUDIT_REPORT_ROLE_SESSION":  "orgaudit",
+		"ORGAUDIT_UNUSED_DAYS":          "90",
+		"ORGAUDIT_MAX_CONCURRENT_JOBS":  "1",
+		"ORGAUDIT_INCLUDE_ACCOUNTS":     "false",
+		"ORGAUDIT_INCLUDE_POLICIES":     "false",
+		"ORGAUDIT_MAX_RUN_MINUTES":      "360",
+		"ORGAUDIT_ACCOUNT_REFRESH_DAYS": "7",
 	}
 	overridden := maps.Clone(defaults)
 	overridden["ORGAUDIT_BUCKET"] = "existing-bucket"
