@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -237,27 +236,4 @@ func finished(ctx context.Context, dep *deployed, ex *sfnrun.Execution, unusedDa
 func manifestCounts(m *manifest.Manifest) progress.Counts {
 	c := m.Counts()
 	return progress.Counts{Total: c.Total, Completed: c.Completed, Failed: c.Failed, Running: c.Running, Queued: c.Queued, Throttled: m.Throttled}
-}
-
-// flagOf names the flag of a run input field in an error.
-func flagOf(field string) string {
-	name := field
-	if i := strings.IndexByte(name, '['); i >= 0 {
-		name = name[:i]
-	}
-	switch name {
-	case "runId":
-		return "--run-id"
-	case "entityPaths":
-		return "--entity-path" // the message quotes the path
-	case "includeAccounts":
-		return "--include-accounts"
-	case "includePolicies":
-		return "--include-policies"
-	case "unusedDays":
-		return "--unused-days"
-	case "maxConcurrentJobs":
-		return "--max-concurrent-jobs"
-	}
-	return field
 }

@@ -118,6 +118,15 @@ could not finish, 2 usage error.`)
 		fmt.Fprintln(stderr, "orgaudit run:", err)
 		return exitUsage
 	}
+	if in.resume == "" {
+		// The Start step's own parser, before any call or simulator: what
+		// it would refuse is refused now, in the flags' words.
+		id := time.Now().UTC().Format("20060102T150405Z")
+		if _, err := runinput.Parse(in.runInput(id), id, config.Default()); err != nil {
+			fmt.Fprintln(stderr, "orgaudit run:", explain(err, in))
+			return exitUsage
+		}
+	}
 	code, err := run(ctx, in, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "orgaudit run:", explain(err, in))

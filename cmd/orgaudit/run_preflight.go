@@ -22,6 +22,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/objstore"
+	"github.com/orgaudit/orgaudit/internal/runinput"
 )
 
 // userError is a mistake the user can fix; its text says how, in one line.
@@ -169,6 +170,10 @@ func explain(err error, in runFlags) string {
 	var ue *userError
 	if errors.As(err, &ue) {
 		return ue.msg
+	}
+	var bad *runinput.InvalidInput
+	if errors.As(err, &bad) {
+		return inputError(bad)
 	}
 	if errors.Is(err, objstore.ErrConflict) {
 		return fmt.Sprintf("%v\nAnother process (a second orgaudit run, or the deployed pipeline) is writing the same run; this one stopped without overwriting its progress. Let the other finish, or use another --run-id.", err)

@@ -170,7 +170,7 @@ func TestRunExplainsUsersMistakes(t *testing.T) {
 			args:     []string{"--entity-path", smallOrg(t).ID + "/" + smallOrg(t).Root.ID + "/ou-zzzz-doesnotexist"},
 			wantCode: exitUsage, want: "ou-zzzz-doesnotexist"},
 		{name: "malformed entity path", org: smallOrg(t), args: []string{"--entity-path", "not-a-path"},
-			wantCode: exitUsage, want: "entityPaths"},
+			wantCode: exitUsage, want: "--entity-path"},
 		{name: "bad flag value", org: smallOrg(t), args: []string{"--progress", "sometimes"},
 			wantCode: exitUsage, want: `--progress "sometimes": want auto, bar, log or none`},
 	}

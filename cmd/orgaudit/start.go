@@ -102,7 +102,7 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := runinput.Parse(input, runID, config.Default()); err != nil {
 		var bad *runinput.InvalidInput
 		if errors.As(err, &bad) {
-			fmt.Fprintf(stderr, "orgaudit start: %s: %s\n", flagOf(bad.Field), bad.Message)
+			fmt.Fprintln(stderr, "orgaudit start:", inputError(bad))
 			return exitUsage
 		}
 		fmt.Fprintln(stderr, "orgaudit start:", err)
