@@ -129,57 +129,34 @@ func scpPlan(ctx context.Context, store objstore.Store, runID string, run *store
 // from policies.json when the run has one, else from its per-policy
 // reports.
 func planNodes(ctx context.Context, store objstore.Store, runID string, run *storedRun) ([]scpplan.Node, string, *policyset.Document, error) {
-	var nodes []scpplan.Node
-	index := map[string]int{}
-	attached := map[string][]string{}
-	var buf []findings.ServiceAge
-	for _, e := range run.entries {
-		if e.PolicyID != "" {
-			attached[e.Entity.ID] = append(attached[e.Entity.ID], e.PolicyID)
-			continue
-		}
-		n := scpplan.Node{ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path, Management: e.Management}
-		if e.Digest != nil {
-			svcs, err := e.Digest.Services(buf)
-			if err != nil {
-				return nil, "", nil, fmt.Errorf("run %s: %s: %w", runID, e.Entity.Path, err)
-			}
-			buf = svcs
-			n.Reported = true
-			for _, s := range svcs {
-				n.Listed = append(n.Listed, s.Namespace)
-				if !s.UnusedFor(run.unusedDays) {
-					n.Used = append(n.Used, s.Namespace)
-				}
-			}
-		}
-		index[n.ID] = len(nodes)
-		nodes = append(nodes, n)
+	nodes, fromReports, err := findings.PlanNodes(run.entries, run.unusedDays)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("run %s: %w", runID, err)
 	}
 	source := attachmentsAssumed
-	if len(attached) > 0 {
+	if fromReports {
 		source = attachmentsFromReports
 	}
 	doc, err := policyset.Load(ctx, store, runID)
 	switch {
 	case err == nil:
-		attached, source = doc.Attachments(), attachmentsFromPolicies
-	case !errors.Is(err, policyset.ErrNoPolicies):
-		return nil, "", nil, err
-	default:
-		doc = nil
-	}
-	if source != attachmentsAssumed {
-		for id, ps := range attached {
+		// policies.json is the truth: what it does not list has nothing
+		// attached.
+		source = attachmentsFromPolicies
+		index := make(map[string]int, len(nodes))
+		for i := range nodes {
+			index[nodes[i].ID] = i
+			nodes[i].Attached = []string{}
+		}
+		for id, ps := range doc.Attachments() {
 			if i, ok := index[id]; ok {
 				nodes[i].Attached = ps
 			}
 		}
-		for i := range nodes {
-			if nodes[i].Attached == nil {
-				nodes[i].Attached = []string{} // known: nothing attached
-			}
-		}
+	case !errors.Is(err, policyset.ErrNoPolicies):
+		return nil, "", nil, err
+	default:
+		doc = nil
 	}
 	return nodes, source, doc, nil
 }

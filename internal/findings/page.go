@@ -139,6 +139,9 @@ func timeText(t *reportdoc.Time) string {
 // setPlan puts the run's SCP plan on the page.
 func (p *page) setPlan(pl Plan) {
 	hp := htmlreport.Plan{Error: pl.Error}
+	if pl.OUsOnly {
+		hp.Note = PlanOUsOnly
+	}
 	if pl.Plan != nil {
 		hp.Total = len(pl.Plan.Policies)
 		for i, pol := range pl.Plan.Policies {

@@ -2,8 +2,10 @@ package findings
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpplan"
 )
 
@@ -13,28 +15,101 @@ type Plan struct {
 	Plan *scpplan.Plan
 	// Error says why there is no plan (nil Plan).
 	Error string
+	// OUsOnly says the plan has no account targets (PlanOUsOnly);
+	// Reports is the number of entity reports that decided it.
+	OUsOnly bool
+	Reports int
 }
 
-// planOf plans the run's scope: from the root when the run has its report,
-// else from each topmost entity with a report (a run restricted to some
-// OUs), sharing the organization's policy quota.
-func planOf(entries []Entry, days int) Plan {
-	var nodes []scpplan.Node
+// maxPlanReports bounds the runs whose plan in report.html has account
+// targets. Planning every account of a quota-size run (11,001 reports)
+// holds every report's services at once and took the Store step several
+// times its memory; above this many reports the page plans for the root
+// and OUs, with each account's use folded into its OU, which is a tenth
+// of the nodes. `orgaudit scp --plan` plans any run in full.
+const maxPlanReports = 2000
+
+// PlanOUsOnly is what report.html says of a plan that maxPlanReports
+// restricted.
+const PlanOUsOnly = "this run has more than 2,000 reports, so the plan here targets the root and OUs only (the accounts' use still counts); run `orgaudit scp --plan` for the full plan with account targets"
+
+// PlanNodes turns a run's entries into the planner's nodes: each entity
+// report's services listed and used within days, and, when the run has
+// per-policy reports, the SCPs attached to each entity (known is then
+// true, and every node's Attached is set).
+func PlanNodes(entries []Entry, days int) (nodes []scpplan.Node, known bool, err error) {
+	ns, err := planNodes(entries, days, false)
+	if err != nil {
+		return nil, false, err
+	}
+	return ns.nodes, ns.known, nil
+}
+
+// nodeSet is the planner's input made from a run.
+type nodeSet struct {
+	nodes []scpplan.Node
+	known bool // attachments known from per-policy reports
+	// policies is the organization's SCP count as the run saw it:
+	// FullAWSAccess and every distinct policy attached anywhere.
+	policies int
+	// folded counts the account reports folded into their OU.
+	folded int
+}
+
+// planNodes builds the nodes. With fold, an account whose parent OU (or
+// root) has a completed report is not a node of its own: the services it
+// used are added to the parent's, which is all a plan without account
+// targets needs of it (the management account's use never counts, as in
+// the planner).
+func planNodes(entries []Entry, days int, fold bool) (nodeSet, error) {
+	var ns nodeSet
 	attached := map[string][]string{}
+	parents := map[string]bool{}
+	if fold {
+		for _, e := range entries {
+			if e.PolicyID == "" && e.Digest != nil && e.Entity.Type != reportdoc.TypeAccount {
+				parents[e.Entity.Path] = true
+			}
+		}
+	}
+	usedUnder := map[string]map[string]bool{} // parent path → folded accounts' use
 	var buf []ServiceAge
 	for _, e := range entries {
 		if e.PolicyID != "" {
 			attached[e.Entity.ID] = append(attached[e.Entity.ID], e.PolicyID)
 			continue
 		}
+		if parent, ok := parentPath(e.Entity.Path); fold && ok && e.Entity.Type == reportdoc.TypeAccount && parents[parent] {
+			ns.folded++
+			if e.Management || e.Digest == nil {
+				continue
+			}
+			svcs, err := e.Digest.Services(buf)
+			if err != nil {
+				return ns, fmt.Errorf("%s: %w", e.Entity.Path, err)
+			}
+			buf = svcs
+			u := usedUnder[parent]
+			if u == nil {
+				u = map[string]bool{}
+				usedUnder[parent] = u
+			}
+			for _, s := range svcs {
+				if !s.UnusedFor(days) {
+					u[s.Namespace] = true
+				}
+			}
+			continue
+		}
 		n := scpplan.Node{ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path, Management: e.Management}
 		if e.Digest != nil {
 			svcs, err := e.Digest.Services(buf)
 			if err != nil {
-				return Plan{Error: err.Error()}
+				return ns, fmt.Errorf("%s: %w", e.Entity.Path, err)
 			}
 			buf = svcs
 			n.Reported = true
+			n.Listed = make([]string, 0, len(svcs))
 			for _, s := range svcs {
 				n.Listed = append(n.Listed, s.Namespace)
 				if !s.UnusedFor(days) {
@@ -42,14 +117,72 @@ func planOf(entries []Entry, days int) Plan {
 				}
 			}
 		}
-		nodes = append(nodes, n)
+		ns.nodes = append(ns.nodes, n)
 	}
-	known := len(attached) > 0
-	if known {
-		for i := range nodes {
-			nodes[i].Attached = append([]string{}, attached[nodes[i].ID]...)
+	for i := range ns.nodes {
+		n := &ns.nodes[i]
+		if u := usedUnder[n.Path]; len(u) > 0 {
+			for _, x := range n.Used {
+				u[x] = true
+			}
+			n.Used = n.Used[:0]
+			for x := range u {
+				n.Used = append(n.Used, x)
+			}
+			slices.Sort(n.Used)
 		}
 	}
+	distinct := map[string]bool{scpplan.FullAWSAccess: true}
+	if ns.known = len(attached) > 0; ns.known {
+		for i := range ns.nodes {
+			ns.nodes[i].Attached = append([]string{}, attached[ns.nodes[i].ID]...)
+		}
+		for _, ps := range attached {
+			for _, p := range ps {
+				distinct[p] = true
+			}
+		}
+	}
+	ns.policies = len(distinct)
+	return ns, nil
+}
+
+// parentPath is the entity path of the entity's parent.
+func parentPath(path string) (string, bool) {
+	i := strings.LastIndexByte(strings.TrimSuffix(path, "/"), '/')
+	if i < 0 {
+		return "", false
+	}
+	return path[:i], true
+}
+
+// planOf plans the run's scope: from the root when the run has its report,
+// else from each topmost entity with a report (a run restricted to some
+// OUs), sharing the organization's policy quota. Runs of more than
+// maxPlanReports reports are planned without account targets.
+func planOf(entries []Entry, days int) Plan {
+	reports := 0
+	for _, e := range entries {
+		if e.PolicyID == "" {
+			reports++
+		}
+	}
+	ousOnly := reports > maxPlanReports
+	ns, err := planNodes(entries, days, ousOnly)
+	if err != nil {
+		return Plan{Error: err.Error(), Reports: reports}
+	}
+	if len(ns.nodes) > maxPlanReports {
+		return Plan{Error: fmt.Sprintf("this run has %s root and OU reports, more than an organization holds; run `orgaudit scp --plan` for its plan", thousands(len(ns.nodes))), Reports: reports}
+	}
+	pl := planNodeSet(ns, ousOnly)
+	pl.Reports = reports
+	return pl
+}
+
+// planNodeSet plans ns from its topmost entities.
+func planNodeSet(ns nodeSet, ousOnly bool) Plan {
+	nodes := ns.nodes
 	// The topmost entities: those no other entity's path contains.
 	paths := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
@@ -74,14 +207,11 @@ func planOf(entries []Entry, days int) Plan {
 		return Plan{Error: "the run has no entity to plan for"}
 	}
 	out := &scpplan.Plan{Policies: []scpplan.Policy{}, Stopped: []scpplan.Stop{}, Strategy: scpplan.Deny}
-	existing := 0
+	existing := ns.policies
 	for _, top := range tops {
-		p, err := scpplan.Make(scpplan.Input{Nodes: nodes, Target: top, AttachmentsKnown: known, OrganizationPolicies: existing})
+		p, err := scpplan.Make(scpplan.Input{Nodes: nodes, Target: top, AttachmentsKnown: ns.known, OrganizationPolicies: existing, OUsOnly: ousOnly})
 		if err != nil {
 			return Plan{Error: err.Error()}
-		}
-		if existing == 0 {
-			existing = p.ExistingPolicies
 		}
 		existing += len(p.Policies)
 		out.Policies = append(out.Policies, p.Policies...)
@@ -93,5 +223,17 @@ func planOf(entries []Entry, days int) Plan {
 	if err := scpplan.Verify(out, nodes); err != nil {
 		return Plan{Error: fmt.Sprintf("the plan failed its check and is not shown: %v", err)}
 	}
-	return Plan{Plan: out}
+	return Plan{Plan: out, OUsOnly: ousOnly}
+}
+
+// thousands writes n with comma separators.
+func thousands(n int) string {
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

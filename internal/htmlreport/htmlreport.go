@@ -104,6 +104,9 @@ type Plan struct {
 	Stopped            []PlanStop
 	// Error says why there is no plan.
 	Error string
+	// Note qualifies the plan (a large run's plan without account
+	// targets); empty when there is nothing to say.
+	Note string
 }
 
 // MaxPlanPolicies is how many policies of a plan the page carries.
@@ -129,10 +132,11 @@ type planMeta struct {
 	Policies    [][3]any    `json:"p"`
 	Stopped     [][3]string `json:"s"`
 	Error       string      `json:"e"`
+	Note        string      `json:"o"`
 }
 
 func (pl Plan) meta() planMeta {
-	m := planMeta{Total: pl.Total, Attachments: pl.Attachments, Policies: [][3]any{}, Stopped: [][3]string{}, Error: pl.Error}
+	m := planMeta{Total: pl.Total, Attachments: pl.Attachments, Policies: [][3]any{}, Stopped: [][3]string{}, Error: pl.Error, Note: pl.Note}
 	for i, p := range pl.Policies {
 		if i == MaxPlanPolicies {
 			break

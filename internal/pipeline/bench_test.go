@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -166,6 +167,14 @@ func BenchmarkFinalize11001(b *testing.B) {
 		runtime.ReadMemStats(&end)
 		if err != nil || !st.Done {
 			b.Fatalf("Store = %+v, %v", st, err)
+		}
+		// The plan is in report.html, bounded to the root and OUs.
+		html, err := store.Get(ctx, "runs/day-2/report.html")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !bytes.Contains(html, []byte(`"o":"`+findings.PlanOUsOnly)) || bytes.Contains(html, []byte(`"q":{"n":0,`)) {
+			b.Fatal("Got(report.html without its bounded SCP plan); want the root and OU plan and its note")
 		}
 		b.ReportMetric(float64(peak.Load())/1e6, "MB-peak-heap")
 		b.ReportMetric(float64(live.Load())/1e6, "MB-peak-live-heap")
