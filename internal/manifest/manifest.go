@@ -11,7 +11,7 @@
 //	               "unusedDays": 90, "maxConcurrentJobs": 1},
 //	  "startedAt": "RFC3339", "finishedAt": "RFC3339"|absent,
 //	  "previousRunId": "…"|absent, "previousResolved": true|absent,
-//	  "nextPart": 3, "throttled": 0, "pace": {"group": {"millis": 4300, "low": 2100}},
+//	  "nextPart": 3, "pendingPart": 2|absent, "throttled": 0, "pace": {"group": {"millis": 4300, "low": 2100}},
 //	  "runError": {"code","message"}|absent,
 //	  "walk": {…the organization walk in progress…}|absent,
 //	  "entities": [ {"id","type","name","path","policyId"?, "state",
@@ -131,6 +131,11 @@ type Manifest struct {
 	// NextPart is the number of the next Athena part file; parts 1 ..
 	// NextPart-1 are final.
 	NextPart int `json:"nextPart"`
+	// PendingPart is the part the last save claimed and that may not be
+	// written yet: a part is written only after the save that records its
+	// reports, so that a writer whose save lost a race writes none. The
+	// next step makes sure it exists (0: none pending).
+	PendingPart int `json:"pendingPart,omitempty"`
 	// Throttled counts throttled and 409 answers so far.
 	Throttled int `json:"throttled"`
 	// Pace is what the run learned of IAM's job durations, by kind of

@@ -35,6 +35,9 @@ func (p *Pipeline) check(ctx context.Context, s State) (State, error) {
 	r := p.newRunner(m, log)
 	opCtx, cancel := r.opContext(ctx, budget)
 	defer cancel()
+	if err := r.repairPart(opCtx); err != nil {
+		return r.finish(ctx, err)
+	}
 	sr := r.newStorer()
 	err = sr.stop(ctx, opCtx, r.loop(ctx, opCtx, budget, sr))
 	c := m.Counts()

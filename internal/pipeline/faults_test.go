@@ -220,9 +220,9 @@ func (f *faultyStore) Put(ctx context.Context, key string, body []byte, ct strin
 	return f.Store.Put(ctx, key, body, ct)
 }
 
-// TestStoreCrashAndRetry: storing fails mid-way (after some reports, or
-// after an Athena part but before the manifest recorded it); the retried
-// step loses and duplicates nothing. The reports are stored by the Check
+// TestStoreCrashAndRetry: storing fails mid-way (after some reports, at
+// the manifest save that claims an Athena part, or at the part's write
+// after that save); the retried step loses and duplicates nothing. The reports are stored by the Check
 // that ran their jobs (a job is read by the step that started it).
 func TestStoreCrashAndRetry(t *testing.T) {
 	t.Parallel()
@@ -232,7 +232,8 @@ func TestStoreCrashAndRetry(t *testing.T) {
 		after  int
 	}{
 		{"after some reports", "runs/crash/reports/", 4},
-		{"after a part, before the manifest", "runs/crash/manifest.json", 0},
+		{"at the save that claims a part, before the part", "runs/crash/manifest.json", 0},
+		{"after the save that claims a part, at the part", "access/", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -648,7 +649,8 @@ func TestPersistentServerErrors(t *testing.T) {
 }
 
 // TestOrphanPartEmptied: a part file the manifest never recorded (left by
-// a step that crashed between the two writes) holds no rows at the end.
+// an older version, which wrote a part before the save that recorded it,
+// when it crashed between the two) holds no rows at the end.
 func TestOrphanPartEmptied(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})

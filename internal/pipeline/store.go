@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,13 @@ func (p *Pipeline) storeStep(ctx context.Context, s State) (State, error) {
 	defer cancel()
 	if m.Walk != nil && s.Error == nil {
 		return State{}, errStillWalking
+	}
+	if err := r.repairPart(opCtx); err != nil {
+		if s.Error == nil {
+			return r.finish(ctx, err)
+		}
+		// The run failed already: its summary matters more.
+		log.Warn("access part not rewritten on the failure path", "error", err.Error())
 	}
 	if s.Error != nil {
 		st, err := p.recordFailure(ctx, opCtx, r, budget, s.Error)
@@ -222,13 +230,17 @@ func (s *storer) pend(ctx context.Context, i int) error {
 	return nil
 }
 
-// flush writes the part and records its entities as stored in the
-// manifest in memory; the manifest is saved on its usual schedule
-// (maybeSave) and when the step ends, not at every part: a 10 MB manifest
-// saved after each part would hold up the loop for as long as a job takes.
-// A crash before the save leaves a part the manifest does not count; the
-// next step writes the same part number again. It outlives a cancelled
-// caller for a few seconds, so written reports are not redone.
+// flush records the pending entities as stored and writes their part. A
+// part is written only after the save that claims it (its number, and the
+// reports whose rows it holds) succeeds: a writer whose save loses a race
+// to another writer of the run (412) writes no part, so no part number
+// ever holds two writers' rows. If the step ends between the save and the
+// write, the manifest's pendingPart tells the next step to write the part
+// from its reports (repairPart). A flush of failure reports alone writes
+// no part: the manifest is saved on its usual schedule (maybeSave), since a
+// 10 MB manifest saved after every report would hold up the loop. It
+// outlives a cancelled caller for a few seconds, so written reports are
+// not redone.
 func (s *storer) flush(ctx context.Context) error {
 	if len(s.order) == 0 {
 		return nil
@@ -236,27 +248,97 @@ func (s *storer) flush(ctx context.Context) error {
 	r, m := s.r, s.r.m
 	ctx, cancel := saveCtx(ctx)
 	defer cancel()
-	if s.part.Rows() > 0 {
-		b, err := s.part.Bytes()
-		if err != nil {
-			return err
-		}
-		key := reportdoc.AccessPartKey(m.StartedAt.Time, m.RunID, m.NextPart)
-		if err := r.p.store.Put(ctx, key, b, athena.ContentType); err != nil {
-			return fmt.Errorf("write access part: %w", err)
-		}
-		r.log.Info("access part written", "key", key, "rows", s.part.Rows(), "reports", len(s.hasRows))
-		for i := range s.hasRows {
-			m.Entities[i].Part = m.NextPart
-		}
-		m.NextPart++
-	}
 	for _, i := range s.order {
 		m.Entities[i].State = manifest.StateStored
 	}
 	r.dirty = true
+	part, reports := s.part, len(s.hasRows)
+	if part.Rows() > 0 {
+		for i := range s.hasRows {
+			m.Entities[i].Part = m.NextPart
+		}
+		m.PendingPart = m.NextPart
+		m.NextPart++
+	}
 	s.part, s.pending, s.hasRows, s.order = athena.NewPart(), map[int]bool{}, map[int]bool{}, nil
-	return r.maybeSave(ctx)
+	if part.Rows() == 0 {
+		return r.maybeSave(ctx)
+	}
+	if err := r.save(ctx); err != nil {
+		return err
+	}
+	b, err := part.Bytes()
+	if err != nil {
+		return err
+	}
+	return r.writePart(ctx, m.PendingPart, b, part.Rows(), reports)
+}
+
+// writePart writes part n, claimed by the last save, and clears
+// pendingPart (saved with the manifest's next save).
+func (r *runner) writePart(ctx context.Context, n int, b []byte, rows, reports int) error {
+	m := r.m
+	key := reportdoc.AccessPartKey(m.StartedAt.Time, m.RunID, n)
+	if err := r.p.store.Put(ctx, key, b, athena.ContentType); err != nil {
+		return fmt.Errorf("write access part: %w", err)
+	}
+	r.log.Info("access part written", "key", key, "rows", rows, "reports", reports)
+	if m.PendingPart == n {
+		m.PendingPart = 0
+		r.dirty = true
+	}
+	return nil
+}
+
+// repairPart makes sure the part the manifest's last saver claimed exists:
+// a step that ended between that save and the part's write left it
+// unwritten. Its rows are made again from the stored reports whose rows it
+// holds; a part already written (S3 writes whole objects) is left alone.
+// Only the writer whose save claimed a part, or a later step of the run,
+// ever writes it, and always from the same reports, so a slow claimant that
+// writes it after this does not change which rows it holds.
+func (r *runner) repairPart(ctx context.Context) error {
+	m := r.m
+	n := m.PendingPart
+	if n == 0 {
+		return nil
+	}
+	key := reportdoc.AccessPartKey(m.StartedAt.Time, m.RunID, n)
+	keys, err := r.p.store.List(ctx, key)
+	if err != nil {
+		return fmt.Errorf("look for access part %d: %w", n, err)
+	}
+	if slices.Contains(keys, key) {
+		m.PendingPart = 0
+		r.dirty = true
+		return nil
+	}
+	part := athena.NewPart()
+	reports := 0
+	for i := range m.Entities {
+		e := &m.Entities[i]
+		if e.Part != n || e.State != manifest.StateStored || e.Error != nil {
+			continue
+		}
+		b, err := r.p.store.Get(ctx, e.ReportKey(m.RunID))
+		if err != nil {
+			return fmt.Errorf("rewrite access part %d: report of %s: %w", n, e.Label(), err)
+		}
+		var doc reportdoc.EntityReport
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("rewrite access part %d: report of %s: %w", n, e.Label(), err)
+		}
+		if err := part.Add(athena.Rows(&doc)); err != nil {
+			return err
+		}
+		reports++
+	}
+	b, err := part.Bytes()
+	if err != nil {
+		return err
+	}
+	r.log.Warn("access part claimed but not written by an earlier step; writing it from its reports", "part", n, "reports", reports)
+	return r.writePart(ctx, n, b, part.Rows(), reports)
 }
 
 // stop ends a step's storing: what was written is flushed; the end of the
@@ -617,10 +699,11 @@ func (p *Pipeline) refreshDigests(ctx context.Context, r *runner) error {
 	return r.save(ctx)
 }
 
-// blankOrphanParts empties part files numbered at or above NextPart: a
-// step that crashed after writing a part and before recording it leaves
-// rows that the manifest does not own. Athena reads every file of the
-// folder, so they must not stay.
+// blankOrphanParts empties part files numbered at or above NextPart, rows
+// the manifest does not own: a part is written only after the save that
+// claims it, but a step of an older version wrote the part first and may
+// have crashed before recording it. Athena reads every file of the folder,
+// so they must not stay.
 func (p *Pipeline) blankOrphanParts(ctx context.Context, m *manifest.Manifest) error {
 	prefix := athena.PartPrefix(m.StartedAt.Time, m.RunID)
 	keys, err := p.store.List(ctx, prefix)
