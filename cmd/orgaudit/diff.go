@@ -36,7 +36,7 @@ func diffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := newFlagSet("orgaudit diff", diffUsage, stderr)
 	st.register(fs, env)
 	fs.BoolVar(&asJSON, "json", false, "print the changes as JSON (the summary's changes section)")
-	pos, code := parseArgs(fs, args, 2, stderr)
+	pos, code := parseArgs(ctx, fs, args, 2, stdout, stderr)
 	if code >= 0 {
 		return code
 	}

@@ -11,7 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/orgaudit/orgaudit/internal/cliflags"
 )
 
 // Exit codes shared by every subcommand.
@@ -46,17 +49,40 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK
+	case "help":
+		if len(args) > 1 {
+			// `orgaudit help run` is `orgaudit run --help`.
+			return dispatch(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
+		usage(stdout)
+		return exitOK
+	case "-version", "--version":
+		return versionCommand(ctx, args[1:], stdout, stderr)
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "orgaudit: unknown command %q\n\n", args[0])
-		usage(stderr)
+		msg := fmt.Sprintf("orgaudit: unknown command %q", args[0])
+		if strings.HasPrefix(args[0], "-") {
+			msg = fmt.Sprintf("orgaudit: unknown flag %s before the command", args[0])
+		} else if s := cliflags.Closest(args[0], commandNames()); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		fmt.Fprintln(stderr, msg+" (see orgaudit --help)")
 		return exitUsage
 	}
 	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func usage(w io.Writer) {
@@ -66,15 +92,11 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: orgaudit <command> [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "orgaudit <command> --help" for a command's flags.`)
+	fmt.Fprintln(w, `Run "orgaudit <command> --help" (or "orgaudit help <command>") for a command's flags;`)
+	fmt.Fprintln(w, `"orgaudit --version" prints the version, "orgaudit completion bash|zsh|fish" a completion script.`)
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 finished with failures, 2 usage error.")
 }

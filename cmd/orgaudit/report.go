@@ -14,6 +14,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/orgaudit/orgaudit/internal/cliflags"
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/objstore"
@@ -78,15 +79,13 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 
 // parseArgs parses flags placed before or after the positional arguments,
 // and checks their number (want < 0: any number). It returns the exit code
-// to stop with, or -1.
-func parseArgs(fs *flag.FlagSet, args []string, want int, stderr io.Writer) ([]string, int) {
+// to stop with, or -1: 0 after --help (printed on stdout), 2 after a
+// mistake (one line on stderr).
+func parseArgs(ctx context.Context, fs *flag.FlagSet, args []string, want int, stdout, stderr io.Writer) ([]string, int) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK
-			}
-			return nil, exitUsage
+		if stop, code := cliflags.Parse(ctx, fs, args, stdout, stderr); stop {
+			return nil, code
 		}
 		if fs.NArg() == 0 {
 			break
@@ -95,7 +94,7 @@ func parseArgs(fs *flag.FlagSet, args []string, want int, stderr io.Writer) ([]s
 		args = fs.Args()[1:]
 	}
 	if want >= 0 && len(pos) != want {
-		fmt.Fprintf(stderr, "%s: want %d argument(s), got %d (see --help)\n", fs.Name(), want, len(pos))
+		fmt.Fprintf(stderr, "%s: want %d %s, got %d (see %s --help)\n", fs.Name(), want, plural(want, "argument", "arguments"), len(pos), fs.Name())
 		return nil, exitUsage
 	}
 	return pos, -1
@@ -262,7 +261,7 @@ func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	st.register(fs, env)
 	fs.StringVar(&previous, "previous", "", "run to compare with (default: the summary's changes.previousRunId)")
 	fs.StringVar(&htmlPath, "html", "", "write the page to this file instead of the store (- for stdout)")
-	pos, code := parseArgs(fs, args, 1, stderr)
+	pos, code := parseArgs(ctx, fs, args, 1, stdout, stderr)
 	if code >= 0 {
 		return code
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/cliflags"
 	"github.com/orgaudit/orgaudit/internal/config"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
@@ -104,11 +105,8 @@ could not finish, 2 usage error.`)
 	fs.StringVar(&in.logLevel, "log-level", "warn", "level of the JSON logs on stderr: debug, info, warn, error")
 	fs.DurationVar(&in.stepBudget, "step-budget", 2*time.Second, "how long one step works before the progress is saved and shown")
 	in.demo.register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if stop, code := cliflags.Parse(ctx, fs, args, stdout, stderr); stop {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "orgaudit run: unexpected argument %q (flags only; see --help)\n", fs.Arg(0))

@@ -142,3 +142,11 @@ func unusedCounts(ctx context.Context, store objstore.Store, sum *reportdoc.Summ
 	})
 	return out, nil
 }
+
+// plural picks one or many for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -57,7 +57,7 @@ func runsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	d.register(fs, env.Bucket, env.Prefix)
 	fs.IntVar(&limit, "limit", 20, "how many executions to list, newest first (1..1000)")
 	fs.BoolVar(&asJSON, "json", false, "print a JSON array instead of a table")
-	if _, code := parseArgs(fs, args, 0, stderr); code >= 0 {
+	if _, code := parseArgs(ctx, fs, args, 0, stdout, stderr); code >= 0 {
 		return code
 	}
 	d.preferFlags(fs)

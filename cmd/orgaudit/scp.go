@@ -98,7 +98,7 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&runID, "run", "", "run to read (default: the latest finished run, latest.json)")
 	fs.StringVar(&keep, "keep", "", "comma-separated namespaces never to deny, added to the default list")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	pos, code := parseArgs(fs, args, -1, stderr)
+	pos, code := parseArgs(ctx, fs, args, -1, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
@@ -107,7 +107,7 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "orgaudit scp: --plan takes at most 1 argument (the entity), got %d (see --help)\n", len(pos))
 		return exitUsage
 	case !pf.plan && len(pos) != 1:
-		fmt.Fprintf(stderr, "orgaudit scp: want 1 argument(s), got %d (see --help)\n", len(pos))
+		fmt.Fprintf(stderr, "orgaudit scp: want 1 argument, got %d (see orgaudit scp --help)\n", len(pos))
 		return exitUsage
 	case !pf.plan && (pf.format != "" || pf.outDir != "" || pf.exceptions != "" || len(pf.exempt) > 0 || pf.strategy != "deny" || pf.existing != 0 || pf.ousOnly):
 		fmt.Fprintln(stderr, "orgaudit scp: --strategy, --exempt-principal, --exceptions, --ous-only, --existing-policies, --format and --out-dir need --plan")

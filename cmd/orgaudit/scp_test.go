@@ -93,7 +93,7 @@ func TestSCPExitCodes(t *testing.T) {
 		want    int
 		wantErr string
 	}{
-		{"help", []string{"scp", "--help"}, exitOK, "Usage: orgaudit scp"},
+		{"help", []string{"scp", "--help"}, exitOK, ""},
 		{"no entity", []string{"scp", "--out", "testdata", "--prefix", ""}, exitUsage, "want 1 argument"},
 		{"unknown entity", []string{"scp", "--out", "testdata", "--prefix", "", "ou-ex12-none0001"}, exitFailure, "has no report for entity"},
 		{"failed report", []string{"scp", "--out", "testdata", "--prefix", "", "ou-ex12-data0001"}, exitFailure, "IAM could not generate the report"},
@@ -108,6 +108,9 @@ func TestSCPExitCodes(t *testing.T) {
 			}
 			if !strings.Contains(errb.String(), tc.wantErr) {
 				t.Errorf("Got(stderr) = %q; want it to contain %q", errb.String(), tc.wantErr)
+			}
+			if tc.name == "help" && (!strings.HasPrefix(out.String(), "Usage: orgaudit scp") || errb.Len() > 0) {
+				t.Errorf("Got(help) stdout %.40q, stderr %q; want the usage on stdout", out.String(), errb.String())
 			}
 			if tc.name == "root by path" {
 				var r scpResult

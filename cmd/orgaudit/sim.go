@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orgaudit/orgaudit/internal/cliflags"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
 	"github.com/orgaudit/orgaudit/internal/sim"
 	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
@@ -104,14 +105,8 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&f.buckets, "bucket", "S3 bucket to create at start (repeatable)")
 	fs.StringVar(&f.credentials, "credentials", "", "JSON file of extra credentials (see above)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "request log on stderr: debug, info (one line per request), warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "orgaudit sim: %v (see --help)\n", err)
-		return exitUsage
+	if stop, code := cliflags.Parse(ctx, fs, args, stdout, stderr); stop {
+		return code
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {

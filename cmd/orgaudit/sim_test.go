@@ -138,9 +138,9 @@ func TestSimCommandRefusesBadFlags(t *testing.T) {
 		args []string
 		want string // in the one-line error
 	}{
-		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
+		{"unknown flag", []string{"--nope"}, "unknown flag --nope (see orgaudit sim --help)"},
 		{"argument", []string{"extra"}, `unexpected argument "extra"`},
-		{"bad number", []string{"--ous", "many"}, "invalid value"},
+		{"bad number", []string{"--ous", "many"}, `--ous "many": want a whole number`},
 		{"too many OUs", []string{"--ous", "1001"}, "ous must be"},
 		{"too deep", []string{"--depth", "6"}, "depth must be"},
 		{"org and generator", []string{"--org", orgFile, "--accounts", "5"}, "exclude each other"},

@@ -79,7 +79,7 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.BoolVar(&in.wait, "wait", false, "follow the execution to its end and print the run's summary")
 	fs.DurationVar(&in.poll, "poll", 5*time.Second, "with --wait: how often to ask Step Functions and read the manifest")
 	fs.StringVar(&in.progress, "progress", "auto", "with --wait: auto (a bar on a terminal, lines otherwise), bar, log, none")
-	if _, code := parseArgs(fs, args, 0, stderr); code >= 0 {
+	if _, code := parseArgs(ctx, fs, args, 0, stdout, stderr); code >= 0 {
 		return code
 	}
 	in.set = map[string]bool{}

@@ -46,7 +46,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&once, "once", false, "print the run's state now and return instead of following it")
 	fs.DurationVar(&poll, "poll", 5*time.Second, "how often to ask Step Functions and read the manifest")
 	fs.StringVar(&mode, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, log, none")
-	pos, code := parseArgs(fs, args, -1, stderr)
+	pos, code := parseArgs(ctx, fs, args, -1, stdout, stderr)
 	if code >= 0 {
 		return code
 	}

@@ -77,7 +77,7 @@ func whatifCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&in.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&in.asMarkdown, "markdown", false, "print the result as a Markdown table (for a pull-request comment)")
 	fs.BoolVar(&in.requireAccounts, "require-accounts", false, "refuse a run without account reports instead of judging from OU reports")
-	if _, code := parseArgs(fs, args, 0, stderr); code >= 0 {
+	if _, code := parseArgs(ctx, fs, args, 0, stdout, stderr); code >= 0 {
 		return code
 	}
 	usageErr := func(format string, a ...any) int {
