@@ -184,15 +184,24 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	logger := newLogger(stderr, in.logLevel)
 	var awsCfg aws.Config
 	var err error
+	now := time.Now
 	if in.demo.enabled {
-		d, err := startDemo(ctx, in.demo, logger)
+		var prior objstore.Store
+		if in.bucket == "" {
+			prior = objstore.NewDir(in.out, in.prefix)
+		}
+		d, err := startDemo(ctx, in.demo, logger, prior)
 		if err != nil {
 			return exitFailure, err
 		}
 		defer d.stop()
-		awsCfg = d.awsConfig
+		awsCfg, now = d.awsConfig, d.now
 		fmt.Fprintf(stderr, "Simulated organization %s: %d OUs, %d accounts, %d SCPs, simulator at %s\n",
 			d.org.ID, len(d.org.OUs), len(d.org.Accounts), len(d.org.Policies), d.endpoint)
+		if d.timeline.after != "" {
+			fmt.Fprintf(stderr, "Simulated clock %s: the organization has lived on since run %s\n",
+				d.now().UTC().Format("2006-01-02 15:04Z"), d.timeline.after)
+		}
 	} else {
 		awsCfg, err = loadAWSConfig(ctx, in.profile, in.region)
 		if err != nil {
@@ -224,7 +233,7 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	}
 	p := pipeline.New(cfg, pipeline.Deps{
 		Orgs: clients.Organizations, IAM: clients.IAM, Store: store,
-		Now: time.Now, Logger: logger,
+		Now: now, Logger: logger,
 	})
 
 	var state pipeline.State

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/sim"
 	"github.com/orgaudit/orgaudit/internal/sim/iamreports"
 )
@@ -46,18 +50,27 @@ type demo struct {
 	endpoint  string
 	awsConfig aws.Config
 	stop      func() error
+	// now is the simulated clock: the wall clock, moved on to the night
+	// after the output's last demo run of this organization.
+	now      func() time.Time
+	timeline demoTimeline
 }
 
-func startDemo(ctx context.Context, f demoFlags, logger *slog.Logger) (*demo, error) {
-	// Activity ends today, so "days since last access" reads naturally.
-	asOf := time.Now().UTC().Truncate(24 * time.Hour)
-	org, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: f.ous, Accounts: f.accounts, Depth: f.depth, Seed: f.seed, AsOf: asOf})
+// startDemo starts the embedded simulator. prior is the output the run
+// writes to (nil when it starts empty): its earlier demo runs of the same
+// organization place this one on their timeline.
+func startDemo(ctx context.Context, f demoFlags, logger *slog.Logger, prior objstore.Store) (*demo, error) {
+	opts := orgmodel.GenerateOptions{OUs: f.ous, Accounts: f.accounts, Depth: f.depth, Seed: f.seed, Daily: true}
+	tl := findDemoTimeline(ctx, prior, orgmodel.GeneratedID(opts), time.Now())
+	opts.AsOf = tl.asOf
+	org, err := orgmodel.Generate(opts)
 	if err != nil {
 		return nil, userErrorf("--demo: %v", err)
 	}
+	now := func() time.Time { return time.Now().Add(tl.offset) }
 	s, err := sim.New(sim.Options{
 		Org:    org,
-		IAM:    iamreports.Options{TimeScale: f.timeScale},
+		IAM:    iamreports.Options{TimeScale: f.timeScale, Now: now},
 		IAMTPS: f.iamTPS, OrgTPS: f.orgTPS,
 		Seed: f.seed,
 	})
@@ -77,5 +90,65 @@ func startDemo(ctx context.Context, f demoFlags, logger *slog.Logger) (*demo, er
 		stop()
 		return nil, err
 	}
-	return &demo{org: org, endpoint: endpoint, awsConfig: cfg, stop: stop}, nil
+	return &demo{org: org, endpoint: endpoint, awsConfig: cfg, stop: stop, now: now, timeline: tl}, nil
+}
+
+// demoTimeline is where a demo run stands in the life of its simulated
+// organization. The organization's activity moves with the simulated
+// clock from asOf on (orgmodel.Daily), so that a second demo run on the
+// same output shows what changed since the first.
+type demoTimeline struct {
+	// asOf is the day the organization's history ends and its daily
+	// activity starts: the day of the output's first demo run of it, or
+	// today.
+	asOf time.Time
+	// offset moves the wall clock to the simulated one: whole days, so
+	// that a run less than a day after the last one audits the night after
+	// it instead of the same activity again.
+	offset time.Duration
+	// after is the run this one follows, if any.
+	after string
+}
+
+// demoRunGap is how long after the last demo run the next one may start
+// without moving the simulated clock on by a night.
+const demoRunGap = 20 * time.Hour
+
+// findDemoTimeline reads the output's runs of the organization orgID. Any
+// doubt (no output, an unreadable summary) starts a new timeline today.
+func findDemoTimeline(ctx context.Context, prior objstore.Store, orgID string, wall time.Time) demoTimeline {
+	tl := demoTimeline{asOf: wall.UTC().Truncate(24 * time.Hour)}
+	if prior == nil {
+		return tl
+	}
+	keys, err := prior.List(ctx, "runs/")
+	if err != nil {
+		return tl
+	}
+	var first, last *reportdoc.Summary
+	for _, k := range keys { // run ids sort by their start
+		if !strings.HasSuffix(k, "/summary.json") {
+			continue
+		}
+		var sum reportdoc.Summary
+		if b, err := prior.Get(ctx, k); err != nil || json.Unmarshal(b, &sum) != nil || sum.OrganizationID != orgID || sum.StartedAt == nil || sum.CompletedAt == nil {
+			continue
+		}
+		if first == nil || sum.StartedAt.Time.Before(first.StartedAt.Time) {
+			first = &sum
+		}
+		if last == nil || sum.CompletedAt.Time.After(last.CompletedAt.Time) {
+			last = &sum
+		}
+	}
+	if first == nil {
+		return tl
+	}
+	tl.asOf = first.StartedAt.Time.UTC().Truncate(24 * time.Hour)
+	tl.after = last.RunID
+	if next := last.CompletedAt.Time.Add(demoRunGap); wall.Before(next) {
+		days := next.Sub(wall)/(24*time.Hour) + 1
+		tl.offset = days * 24 * time.Hour
+	}
+	return tl
 }

@@ -29,6 +29,7 @@ type simFlags struct {
 	depth             int
 	seed              int64
 	asOf              string
+	daily             bool
 	timeScale         float64
 	maxJobs           int
 	jobOwner          string
@@ -90,7 +91,8 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&f.accounts, "accounts", 300, "generated organization: number of accounts, the management account included")
 	fs.IntVar(&f.depth, "depth", 4, "generated organization: OU levels under the root (1..5)")
 	fs.Int64Var(&f.seed, "seed", 1, "generated organization and fault injection: seed")
-	fs.StringVar(&f.asOf, "as-of", "", "generated organization: last day of its activity, YYYY-MM-DD (default: today, UTC)")
+	fs.StringVar(&f.asOf, "as-of", "", "generated organization: the day its activity starts moving with the clock, YYYY-MM-DD (default: today, UTC)")
+	fs.BoolVar(&f.daily, "daily-activity", true, "generated organization: its activity moves on with the clock after --as-of, a fifth of the accounts active on a given day (false: it stands still at --as-of)")
 	fs.Float64Var(&f.timeScale, "time-scale", 1, "factor on IAM's realistic report job latency, about 2-11 s (0.01 for fast tests)")
 	fs.IntVar(&f.maxJobs, "max-jobs", 1, "report jobs one account may have in progress, across callers, before ReportGenerationLimitExceeded")
 	fs.StringVar(&f.jobOwner, "job-owner", iamreports.OwnerPrincipal, "who may read a report job: principal (the IAM user or role session ARN that created it) or session (only the credentials that created it)")
@@ -110,7 +112,7 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
-		case "ous", "accounts", "depth", "as-of":
+		case "ous", "accounts", "depth", "as-of", "daily-activity":
 			f.generatorFlagsSet = append(f.generatorFlagsSet, "--"+fl.Name)
 		}
 	})
@@ -185,7 +187,7 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 				return sim.Options{}, 0, fmt.Errorf("--as-of %q: want YYYY-MM-DD", f.asOf)
 			}
 		}
-		org, err = orgmodel.Generate(orgmodel.GenerateOptions{OUs: f.ous, Accounts: f.accounts, Depth: f.depth, Seed: f.seed, AsOf: asOf})
+		org, err = orgmodel.Generate(orgmodel.GenerateOptions{OUs: f.ous, Accounts: f.accounts, Depth: f.depth, Seed: f.seed, AsOf: asOf, Daily: f.daily})
 	}
 	if err != nil {
 		return sim.Options{}, 0, err

@@ -193,11 +193,13 @@ func Example_simHelp() {
 	//   -accounts int
 	//     	generated organization: number of accounts, the management account included (default 300)
 	//   -as-of string
-	//     	generated organization: last day of its activity, YYYY-MM-DD (default: today, UTC)
+	//     	generated organization: the day its activity starts moving with the clock, YYYY-MM-DD (default: today, UTC)
 	//   -bucket value
 	//     	S3 bucket to create at start (repeatable)
 	//   -credentials string
 	//     	JSON file of extra credentials (see above)
+	//   -daily-activity
+	//     	generated organization: its activity moves on with the clock after --as-of, a fifth of the accounts active on a given day (false: it stands still at --as-of) (default true)
 	//   -depth int
 	//     	generated organization: OU levels under the root (1..5) (default 4)
 	//   -error-rate float

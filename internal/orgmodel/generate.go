@@ -3,6 +3,7 @@ package orgmodel
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -25,6 +26,10 @@ type GenerateOptions struct {
 	// AsOf is the instant the activity describes; zero means
 	// DefaultAsOf, never the wall clock, so output is deterministic.
 	AsOf time.Time
+	// Daily moves the activity on with the clock after AsOf under
+	// DefaultDaily (see Org.AdvanceTo); without it the activity stands
+	// still.
+	Daily bool
 }
 
 // Generator defaults and bounds.
@@ -65,6 +70,7 @@ func Generate(opts GenerateOptions) (*Org, error) {
 	case opts.Policies > MaxPolicies:
 		return nil, fmt.Errorf("generate: policies must be at most %d, got %d", MaxPolicies, opts.Policies)
 	}
+	id := GeneratedID(opts)
 	if opts.Policies == 0 {
 		opts.Policies = DefaultPolicies
 	} else if opts.Policies < 0 {
@@ -77,13 +83,16 @@ func Generate(opts GenerateOptions) (*Org, error) {
 		opts: opts,
 		rng:  rand.New(rand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
 		ids:  map[string]bool{},
-		o:    &Org{AsOf: opts.AsOf.UTC().Truncate(time.Second)},
+		o:    &Org{ID: id, AsOf: opts.AsOf.UTC().Truncate(time.Second)},
 	}
 	g.org()
 	g.ous()
 	g.accounts()
 	g.policies()
 	g.activity()
+	if opts.Daily {
+		g.o.Daily = DefaultDaily(opts.Seed)
+	}
 	if opts.Policies > 0 {
 		g.denyPolicies() // last, so the draws before it stay as they were
 	}
@@ -125,10 +134,32 @@ func (g *generator) uniqueID(prefix, alphabet string, n int) string {
 }
 
 func (g *generator) org() {
-	g.o.ID = g.uniqueID("o-", alnum, 10)
+	g.uniqueID("o-", alnum, 10) // drawn and dropped, so the draws after it stay as they were
+	g.ids[g.o.ID] = true
 	g.o.Root = Root{ID: g.uniqueID("r-", alnum, 4), Name: "Root"}
 	g.o.Attachments = map[string][]string{g.o.Root.ID: {FullAWSAccessID}}
 	g.o.Activity = map[string]map[string]Access{}
+}
+
+// GeneratedID is the id of the organization Generate makes of opts: drawn
+// from every option that shapes the organization but its instant (AsOf,
+// Daily), so that organizations of different sizes or seeds do not share
+// an id, and one organization keeps its id from day to day.
+func GeneratedID(opts GenerateOptions) string {
+	if opts.Policies == 0 {
+		opts.Policies = DefaultPolicies
+	} else if opts.Policies < 0 {
+		opts.Policies = -1
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d/%d/%d/%d", opts.Seed, opts.OUs, opts.Accounts, opts.Depth, opts.Policies)
+	x := h.Sum64() // 64 bits hold ten base-36 digits (36^10 < 2^52)
+	b := []byte("o-")
+	for range 10 {
+		b = append(b, alnum[x%uint64(len(alnum))])
+		x /= uint64(len(alnum))
+	}
+	return string(b)
 }
 
 // Names of the OUs of the usual multi-account layouts, by role.

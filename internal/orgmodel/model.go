@@ -52,6 +52,9 @@ type Org struct {
 	// AsOf is the instant the activity data describes; last-access times
 	// lie in the ~400 days before it.
 	AsOf time.Time `json:"asOf"`
+	// Daily, when set, moves the activity on from AsOf with the clock
+	// (AdvanceTo); without it the activity stands still at AsOf.
+	Daily *Daily `json:"daily,omitempty"`
 
 	nodes map[string]*node
 
@@ -60,6 +63,7 @@ type Org struct {
 	mu       sync.RWMutex
 	policies map[string]*Policy
 	targets  map[string][]string // policy id -> target ids
+	daily    *dailyState         // what AdvanceTo has done, guarded by mu
 }
 
 // Root is the organization root.
@@ -275,6 +279,15 @@ func (o *Org) Index() error {
 	o.nodes = map[string]*node{}
 	o.policies = map[string]*Policy{}
 	o.targets = map[string][]string{}
+	o.daily = nil
+	if o.Daily != nil {
+		if err := o.Daily.validate(); err != nil {
+			return err
+		}
+		if o.AsOf.IsZero() {
+			return fmt.Errorf("daily: the activity model needs asOf, the instant it starts from")
+		}
+	}
 	if !strings.HasPrefix(o.ID, "o-") {
 		return fmt.Errorf("org id %q: want o-…", o.ID)
 	}

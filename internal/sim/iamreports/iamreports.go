@@ -363,6 +363,7 @@ func (s *Service) generate(caller wire.Caller, form url.Values) (any, error) {
 	// the organization. The report itself is the snapshot of now.
 	var failure *errorDetails
 	var report *orgmodel.Report
+	s.org.AdvanceTo(s.opts.Now()) // an organization with a daily model lives on with the clock
 	n, err := s.org.ResolvePath(path)
 	switch {
 	case err != nil:
