@@ -40,6 +40,7 @@ type simFlags struct {
 	failEntities      repeatedFlag
 	stuckEntities     repeatedFlag
 	shortPages        float64
+	latency, jitter   time.Duration
 	buckets           repeatedFlag
 	credentials       string
 	logLevel          string
@@ -104,6 +105,8 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&f.failEntities, "fail-entity", "entity id or path whose report jobs always end FAILED (repeatable)")
 	fs.Var(&f.stuckEntities, "stuck-entity", "entity id or path whose report jobs never leave IN_PROGRESS (repeatable)")
 	fs.Float64Var(&f.shortPages, "short-pages", 0, "fraction of report pages returned short with IsTruncated (0..1)")
+	fs.DurationVar(&f.latency, "latency", 0, "network round trip added to every request of every service, half each way (e.g. 30ms; 0: loopback)")
+	fs.DurationVar(&f.jitter, "latency-jitter", 0, "with --latency: each half varies uniformly within ±half of this (at most --latency)")
 	fs.Var(&f.buckets, "bucket", "S3 bucket to create at start (repeatable)")
 	fs.StringVar(&f.credentials, "credentials", "", "JSON file of extra credentials (see above)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "request log on stderr: debug, info (one line per request), warn, error")
@@ -172,6 +175,10 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 		return sim.Options{}, 0, fmt.Errorf("--job-owner %q: want %s or %s", f.jobOwner, iamreports.OwnerPrincipal, iamreports.OwnerSession)
 	case f.iamTPS < 0 || f.orgTPS < 0:
 		return sim.Options{}, 0, errors.New("--iam-tps and --org-tps must not be negative")
+	case f.latency < 0 || f.jitter < 0:
+		return sim.Options{}, 0, errors.New("--latency and --latency-jitter must not be negative")
+	case f.jitter > f.latency:
+		return sim.Options{}, 0, fmt.Errorf("--latency-jitter %s is more than --latency %s: the jitter varies each half of the round trip by at most half of it", f.jitter, f.latency)
 	case f.orgFile != "" && len(f.generatorFlagsSet) > 0:
 		return sim.Options{}, 0, fmt.Errorf("--org and %s exclude each other: a file or a generated organization", strings.Join(f.generatorFlagsSet, ", "))
 	}
@@ -216,6 +223,7 @@ func (f *simFlags) options() (sim.Options, slog.Level, error) {
 		Credentials: creds,
 		Buckets:     f.buckets,
 		Seed:        f.seed,
+		Network:     sim.Network{RoundTrip: f.latency, Jitter: f.jitter},
 	}, level, nil
 }
 

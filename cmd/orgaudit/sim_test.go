@@ -158,6 +158,8 @@ func TestSimCommandRefusesBadFlags(t *testing.T) {
 		{"credentials file", []string{"--credentials", filepath.Join(dir, "none.json")}, "none.json"},
 		{"as-of", []string{"--as-of", "yesterday"}, "--as-of"},
 		{"log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"negative latency", []string{"--latency", "-30ms"}, "--latency"},
+		{"jitter over latency", []string{"--latency", "30ms", "--latency-jitter", "50ms"}, "--latency-jitter 50ms is more than --latency 30ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,6 +214,10 @@ func Example_simHelp() {
 	//     	IAM requests per second before Throttling (0: unlimited)
 	//   -job-owner string
 	//     	who may read a report job: principal (the IAM user or role session ARN that created it) or session (only the credentials that created it) (default "principal")
+	//   -latency duration
+	//     	network round trip added to every request of every service, half each way (e.g. 30ms; 0: loopback)
+	//   -latency-jitter duration
+	//     	with --latency: each half varies uniformly within ±half of this (at most --latency)
 	//   -listen string
 	//     	address to listen on, host:port (port 0 picks a free one) (default "127.0.0.1:4566")
 	//   -log-level string

@@ -172,6 +172,10 @@ func (s *Simulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}()
+	if s.network.RoundTrip > 0 {
+		s.delayed(rec, r, x, s.serve)
+		return
+	}
 	s.serve(rec, r, x)
 }
 

@@ -65,6 +65,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Seed makes fault injection deterministic.
 	Seed int64
+	// Network delays every request of every service as a network between
+	// the client and AWS would; the zero value is loopback.
+	Network Network
 }
 
 // Credential is a long-term access key and the principal it belongs to.
@@ -93,6 +96,7 @@ type Simulator struct {
 	buckets  map[string]*tokenBucket // service -> bucket; absent: unlimited
 	errRate  float64
 	rstRate  float64
+	network  Network
 
 	mu     sync.Mutex // guards rng and faults
 	rng    *rand.Rand
@@ -121,6 +125,9 @@ func New(opts Options) (*Simulator, error) {
 	if opts.IAMTPS < 0 || opts.OrgTPS < 0 {
 		return nil, errors.New("new simulator: negative request rate")
 	}
+	if err := opts.Network.validate(); err != nil {
+		return nil, fmt.Errorf("new simulator: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -137,6 +144,7 @@ func New(opts Options) (*Simulator, error) {
 		buckets:  map[string]*tokenBucket{},
 		errRate:  opts.ErrorRate,
 		rstRate:  opts.ResetRate,
+		network:  opts.Network,
 		rng:      rand.New(rand.NewPCG(uint64(opts.Seed), 0x6f72676175646974)),
 		tokenKey: randomBytes(32),
 		now:      time.Now,
