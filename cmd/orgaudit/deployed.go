@@ -194,7 +194,7 @@ func follow(ctx context.Context, dep *deployed, execARN string, poll time.Durati
 
 func stopped(stderr io.Writer, hint string) int {
 	fmt.Fprintf(stderr, "\nStopped following; the execution goes on. Follow it again with:\n  %s\n", hint)
-	return exitFailure
+	return exitInterrupted
 }
 
 // finished prints an ended execution: its failure in one line, and the

@@ -22,6 +22,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the work finished with failures (a PARTIAL run) or could not be done
 	exitUsage   = 2 // the command line was wrong
+	// exitInterrupted is a shell's code for a command ended by SIGINT
+	// (128 + 2); orgaudit returns it after saving what it was doing.
+	exitInterrupted = 130
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's

@@ -45,6 +45,7 @@ type runFlags struct {
 	logLevel                              string
 	stepBudget                            time.Duration
 	demo                                  demoFlags
+	set                                   map[string]bool // the flags given on the command line
 }
 
 type stringList []string
@@ -83,7 +84,8 @@ Examples:
   orgaudit run --resume 20261125T030000Z
 
 Exit codes: 0 every entity has a report, 1 some failed (PARTIAL) or the run
-could not finish, 2 usage error.`)
+could not finish, 2 usage error, 130 interrupted (Ctrl-C) after saving the
+run's progress: --resume goes on from there.`)
 	}
 	fs.StringVar(&in.profile, "profile", os.Getenv("AWS_PROFILE"), "AWS shared-config profile (AWS_PROFILE)")
 	fs.StringVar(&in.region, "region", "", "AWS region for the clients (default: from the profile, else us-east-1)")
@@ -109,9 +111,11 @@ could not finish, 2 usage error.`)
 		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "orgaudit run: unexpected argument %q (flags only; see --help)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "orgaudit run: unexpected argument %q (flags only; see orgaudit run --help)\n", fs.Arg(0))
 		return exitUsage
 	}
+	in.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { in.set[f.Name] = true })
 	if err := in.validate(); err != nil {
 		fmt.Fprintln(stderr, "orgaudit run:", err)
 		return exitUsage
@@ -126,6 +130,13 @@ could not finish, 2 usage error.`)
 		}
 	}
 	code, err := run(ctx, in, stdout, stderr)
+	if ctx.Err() != nil && code != exitOK {
+		if code != exitInterrupted {
+			// Stopped before the run's manifest was written.
+			fmt.Fprintln(stderr, "orgaudit run: interrupted before the run started; nothing was written")
+		}
+		return exitInterrupted
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "orgaudit run:", explain(err, in))
 	}
@@ -138,8 +149,22 @@ func (in *runFlags) validate() error {
 	default:
 		return fmt.Errorf("--progress %q: want auto, bar, log or none", in.progress)
 	}
-	if in.resume != "" && (in.runID != "" || len(in.entityPaths) > 0) {
-		return errors.New("--resume continues a run as it was started: it takes no --run-id or --entity-path")
+	if in.resume != "" {
+		// What the manifest records is the run: a resume that asked for
+		// another would audit something else under the same id. Only the
+		// pacing of this execution may change (see resumeFlags).
+		for _, f := range []string{"run-id", "entity-path", "include-accounts", "include-policies", "unused-days", "account-refresh-days"} {
+			if in.set[f] {
+				msg := fmt.Sprintf("--resume continues a run with the settings it was started with: it takes no --%s", f)
+				switch f {
+				case "unused-days":
+					msg += fmt.Sprintf(" (to judge the stored run by another threshold: orgaudit report %s --unused-days N)", in.resume)
+				case "run-id", "entity-path", "include-accounts", "include-policies":
+					msg += " (start a new run for other settings)"
+				}
+				return errors.New(msg)
+			}
+		}
 	}
 	if in.demo.enabled && (in.profile != "" || in.roleARN != "") {
 		return errors.New("--demo runs against the embedded simulator: drop --profile and --role-arn")
@@ -239,7 +264,14 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	var state pipeline.State
 	var start pipeline.StartEvent
 	if in.resume != "" {
-		state, start, err = resumeState(ctx, store, in.resume)
+		if start, err = resumeInput(ctx, store, in); err == nil {
+			// Start finds the manifest and goes on from it, as the state
+			// machine's Start does for `orgaudit start --resume`: failed
+			// reports are tried again, --max-concurrent-jobs and
+			// --max-run-minutes apply, and the state it returns has the
+			// run's real totals from the first line on.
+			state, err = p.Start(ctx, start)
+		}
 	} else {
 		runID := time.Now().UTC().Format("20060102T150405Z")
 		start = pipeline.StartEvent{ExecutionName: runID, Input: in.runInput(runID)}
@@ -256,11 +288,17 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 		case ctx.Err() != nil && state.RunID != "":
 			fmt.Fprintf(stderr, "\nStopped while walking the organization. Progress is saved in %s; continue with:\n  orgaudit run --resume %s%s\n",
 				store.Location(state.ManifestKey), state.RunID, resumeHint(in))
-			return exitFailure, nil
+			return exitInterrupted, nil
 		}
 		return exitFailure, err
 	}
-	fmt.Fprintf(stderr, "Run %s: %d entities, writing to %s\n", state.RunID, state.Total, store.Location(reportdoc.RunDir(state.RunID)))
+	if in.resume != "" {
+		c := counts(state)
+		fmt.Fprintf(stderr, "Resuming run %s: %d %s, %d done (%d failed), writing to %s\n", state.RunID, state.Total, plural(state.Total, "entity", "entities"),
+			c.Done(), c.Failed, store.Location(reportdoc.RunDir(state.RunID)))
+	} else {
+		fmt.Fprintf(stderr, "Run %s: %d %s, writing to %s\n", state.RunID, state.Total, plural(state.Total, "entity", "entities"), store.Location(reportdoc.RunDir(state.RunID)))
+	}
 
 	bar := newReporter(in.progress, stderr)
 	state, err = loop(ctx, p, state, bar)
@@ -268,7 +306,7 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "\nStopped. Progress is saved in %s; continue with:\n  orgaudit run --resume %s%s\n",
 				store.Location(state.ManifestKey), state.RunID, resumeHint(in))
-			return exitFailure, nil
+			return exitInterrupted, nil
 		}
 		return exitFailure, err
 	}
@@ -349,24 +387,26 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// resumeState rebuilds the loop's state of a stopped run from its manifest;
-// the next Check recounts everything from the manifest. A run stopped
-// while walking the organization goes on with Start, given the run's own
-// settings as its input.
-func resumeState(ctx context.Context, store objstore.Store, runID string) (pipeline.State, pipeline.StartEvent, error) {
+// resumeFlags are the settings a resume may change: they pace this
+// execution only.
+var resumeFlags = []string{"max-concurrent-jobs", "max-run-minutes"}
+
+// resumeInput is Start's input for resuming a stopped run: the run's own
+// settings from its manifest, with the pacing flags given.
+func resumeInput(ctx context.Context, store objstore.Store, in runFlags) (pipeline.StartEvent, error) {
 	var start pipeline.StartEvent
+	runID := in.resume
 	if err := runinput.ValidRunID(runID); err != nil {
-		return pipeline.State{}, start, userErrorf("--resume %q is not a run id: %v", runID, err)
+		return start, userErrorf("--resume %q is not a run id: %v", runID, err)
 	}
 	key := reportdoc.ManifestKey(runID)
 	m, err := manifest.Load(ctx, store, runID)
 	if err != nil {
 		if errors.Is(err, objstore.ErrNotFound) {
-			return pipeline.State{}, start, fmt.Errorf("no run %q to resume: %s does not exist (check --out, --bucket and --prefix)", runID, store.Location(key))
+			return start, userErrorf("no run %q to resume: %s does not exist (check --out, --bucket and --prefix)", runID, store.Location(key))
 		}
-		return pipeline.State{}, start, err
+		return start, err
 	}
-	st := pipeline.State{RunID: runID, ManifestKey: key, Walking: m.Walk != nil}
 	s := m.Settings
 	input := map[string]any{
 		"runId": runID, "includeAccounts": s.IncludeAccounts, "includePolicies": s.IncludePolicies,
@@ -381,11 +421,17 @@ func resumeState(ctx context.Context, store objstore.Store, runID string) (pipel
 	if len(s.EntityPaths) > 0 {
 		input["entityPaths"] = s.EntityPaths
 	}
+	if in.set["max-concurrent-jobs"] {
+		input["maxConcurrentJobs"] = in.maxConcurrentJobs
+	}
+	if in.set["max-run-minutes"] {
+		input["maxRunMinutes"] = in.maxRunMinutes
+	}
 	b, err := json.Marshal(input)
 	if err != nil {
-		return pipeline.State{}, start, err
+		return start, err
 	}
-	return st, pipeline.StartEvent{ExecutionName: runID, Input: b}, nil
+	return pipeline.StartEvent{ExecutionName: runID, Input: b}, nil
 }
 
 // walk calls Start until the organization walk is done, as the state

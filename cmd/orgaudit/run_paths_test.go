@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/pipeline"
 	"github.com/orgaudit/orgaudit/internal/sim"
@@ -225,8 +227,8 @@ func TestRunStopsOnInterruptAndResumes(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	err := waitTimeout(cmd, 30*time.Second)
-	if code := exitCode(err); code != exitFailure {
-		t.Fatalf("exit code after SIGINT = %d (%v); want %d\n%s", code, err, exitFailure, stderr.String())
+	if code := exitCode(err); code != exitInterrupted {
+		t.Fatalf("exit code after SIGINT = %d (%v); want %d, as shells expect\n%s", code, err, exitInterrupted, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "orgaudit run --resume stopped") {
 		t.Fatalf("stderr does not say how to resume:\n%s", stderr.String())
@@ -237,9 +239,47 @@ func TestRunStopsOnInterruptAndResumes(t *testing.T) {
 		t.Fatalf("the run finished before the interrupt (%d reports); the test needs it stopped mid-way", len(stored))
 	}
 
-	code, stdout, errOut := runCLI(t, "run", "--out", out, "--resume", "stopped", "--progress", "none")
+	// A setting of the run is refused, naming the flag; nothing changes.
+	for _, f := range [][]string{{"--unused-days", "30"}, {"--include-policies"}, {"--account-refresh-days", "3"}} {
+		code, _, errOut := runCLI(t, append([]string{"run", "--out", out, "--resume", "stopped", "--progress", "none"}, f...)...)
+		if code != exitUsage || !strings.Contains(errOut, "it takes no "+f[0]) {
+			t.Errorf("resume with %v: exit %d, %q; want %d naming %s", f, code, errOut, exitUsage, f[0])
+		}
+	}
+	m0 := readManifest(t, out, "stopped")
+	before := 0
+	for _, e := range m0.Entities {
+		if e.State == manifest.StateStored {
+			before++
+		}
+	}
+	if before == 0 {
+		t.Fatal("the interrupted run's manifest records no stored report")
+	}
+	// The pacing flags apply; the first lines show the run's real totals.
+	code, stdout, errOut := runCLI(t, "run", "--out", out, "--resume", "stopped", "--progress", "log", "--max-concurrent-jobs", "3")
 	if code != exitOK {
 		t.Fatalf("resume exit code = %d; want 0\n%s\n%s", code, stdout, errOut)
+	}
+	lines := strings.Split(errOut, "\n")
+	var head, firstProgress string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "Resuming run stopped: ") && head == "" {
+			head = l
+		}
+		if strings.HasPrefix(l, "progress: ") && firstProgress == "" {
+			firstProgress = l
+		}
+	}
+	var total, done, failed, ptotal, pdone int
+	if _, err := fmt.Sscanf(head, "Resuming run stopped: %d entities, %d done (%d failed)", &total, &done, &failed); err != nil || total != want || done < before {
+		t.Errorf("Got(first line of the resume) %q (%v); want %d entities and at least the %d stored", head, err, want, before)
+	}
+	if _, err := fmt.Sscanf(firstProgress, "progress: %d/%d done", &pdone, &ptotal); err != nil || ptotal != want || pdone < before {
+		t.Errorf("Got(first progress line) %q (%v); want at least %d/%d done", firstProgress, err, before, want)
+	}
+	if m := readManifest(t, out, "stopped"); m.Settings.MaxConcurrentJobs != 3 || m.Settings.UnusedDays != m0.Settings.UnusedDays {
+		t.Errorf("Got(resumed settings) %+v; want maxConcurrentJobs 3 and the run's own threshold %d", m.Settings, m0.Settings.UnusedDays)
 	}
 	sum := readSummary(t, filepath.Join(out, "orgaudit"), "stopped")
 	if sum.Entities.Total != want || sum.Entities.Succeeded != want || len(sum.Reports) != want {
@@ -262,6 +302,15 @@ func TestRunStopsOnInterruptAndResumes(t *testing.T) {
 			t.Errorf("Athena row %s written %d times; want once", k, n)
 		}
 	}
+}
+
+func readManifest(t *testing.T, out, runID string) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Load(context.Background(), objstore.NewDir(out, "orgaudit/"), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func exitCode(err error) int {

@@ -56,7 +56,8 @@ Examples:
 
 Exit codes: 0 started (with --wait: every entity has a report), 1 not started
 (another run is running, the run id exists) or, with --wait, the run failed
-or is PARTIAL, 2 usage error.
+or is PARTIAL, 2 usage error, 130 interrupted while following (the execution
+goes on).
 `
 
 func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -124,7 +125,7 @@ func (in *startFlags) validate() error {
 		return errors.New("--poll must be at least 1s")
 	}
 	if in.resume != "" {
-		for _, f := range []string{"run-id", "entity-path", "include-accounts", "include-policies", "unused-days", "max-concurrent-jobs"} {
+		for _, f := range []string{"run-id", "entity-path", "include-accounts", "include-policies", "unused-days", "max-concurrent-jobs", "max-run-minutes", "account-refresh-days"} {
 			if in.set[f] {
 				return fmt.Errorf("--resume continues a run with the input it was started with: it takes no --%s", f)
 			}

@@ -246,6 +246,7 @@ func TestStartErrors(t *testing.T) {
 		{"missing stack", []string{"start", "--stack", "nowhere"}, exitFailure, `stack "nowhere" does not exist`},
 		{"status of a missing state machine", []string{"status", "r1", "--state-machine", missing}, exitFailure, "state machine " + missing + " does not exist"},
 		{"resume with run flags", []string{"start", "--state-machine", missing, "--resume", "r1", "--unused-days", "3"}, exitUsage, "it takes no --unused-days"},
+		{"resume with a budget", []string{"start", "--state-machine", missing, "--resume", "r1", "--max-run-minutes", "30"}, exitUsage, "it takes no --max-run-minutes"},
 		{"resume of no execution", []string{"start", "--state-machine", missing, "--resume", "r1"}, exitFailure, "does not exist"},
 		{"runs bad limit", []string{"runs", "--state-machine", missing, "--limit", "0"}, exitUsage, "--limit 0"},
 	}

@@ -29,7 +29,7 @@ Examples:
 
 Exit codes: 0 the execution succeeded and every entity has a report (with
 --once: also while it runs), 1 it failed, was stopped, or some entities
-failed (PARTIAL), 2 usage error.
+failed (PARTIAL), 2 usage error, 130 interrupted (the execution goes on).
 `
 
 func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
