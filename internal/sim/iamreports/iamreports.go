@@ -117,6 +117,12 @@ type Stats struct {
 	GenerateCalls int
 	GetCalls      int
 	LimitExceeded int // 409 ReportGenerationLimitExceeded answers
+	// SlotIdle sums, over the jobs created while none of their caller
+	// account's jobs ran, the time since its last job ended: how long the
+	// account's job slot sat idle between jobs (before the first job it is
+	// not counted). Handovers counts those jobs.
+	SlotIdle  time.Duration
+	Handovers int
 }
 
 // Job states of IAM.
@@ -144,8 +150,9 @@ type Service struct {
 	mu      sync.Mutex
 	seq     uint64
 	jobs    map[string]*job
-	recent  map[string]*job   // caller account + path + policy -> latest job
-	running map[string][]*job // caller account -> jobs not known to be done
+	recent  map[string]*job      // caller account + path + policy -> latest job
+	running map[string][]*job    // caller account -> jobs not known to be done
+	freeAt  map[string]time.Time // caller account -> wall clock its last job ends
 	stats   Stats
 }
 
@@ -199,6 +206,7 @@ func New(org *orgmodel.Org, opts Options) *Service {
 		jobs:      map[string]*job{},
 		recent:    map[string]*job{},
 		running:   map[string][]*job{},
+		freeAt:    map[string]time.Time{},
 	}
 }
 
@@ -415,10 +423,17 @@ func (s *Service) generate(caller wire.Caller, form url.Values) (any, error) {
 	}
 	s.jobs[id] = j
 	s.recent[key] = j
+	if free, ok := s.freeAt[caller.Account]; ok && len(active) == 0 {
+		s.stats.SlotIdle += max(wall.Sub(free), 0)
+		s.stats.Handovers++
+	}
 	s.running[caller.Account] = append(active, j)
 	s.stats.JobsCreated++
 	if !stuck {
 		s.stats.JobDuration += j.duration
+		if end := wall.Add(j.duration); end.After(s.freeAt[caller.Account]) {
+			s.freeAt[caller.Account] = end
+		}
 	}
 	return generateResult{JobID: id}, nil
 }

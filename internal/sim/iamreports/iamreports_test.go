@@ -797,3 +797,19 @@ func TestRawQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotIdle: the time the caller account's slot sat free between one
+// job's end and the next job's creation is summed, the first job not
+// counted.
+func TestSlotIdle(t *testing.T) {
+	e := newEnv(t, nil, iamreports.Options{Latency: func(int) time.Duration { return 5 * time.Second }}) // 50 ms
+	c := e.client("admin")
+	wait(t, c, generate(t, c, root, ""))
+	const pause = 200 * time.Millisecond
+	time.Sleep(pause)
+	generate(t, c, payments, "")
+	st := e.svc.Stats()
+	if st.Handovers != 1 || st.SlotIdle < pause || st.SlotIdle > pause+2*time.Second {
+		t.Errorf("Got(SlotIdle, Handovers) = %s, %d; want at least the %s pause, 1", st.SlotIdle, st.Handovers, pause)
+	}
+}
