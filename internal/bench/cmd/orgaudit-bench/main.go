@@ -70,7 +70,10 @@ type options struct {
 	skipBuild            bool
 	jsonOut              string
 	timeline             string
-	walkTPS              []float64 // real-time Organizations rates of the walk rows
+	walkTPS              []float64       // real-time Organizations rates of the walk rows
+	rtts                 []time.Duration // network round trips of the realistic-latency rows
+	sanityReps           int
+	network              sim.Network // of the run at hand
 }
 
 func benchMain(args []string) int {
@@ -100,6 +103,8 @@ func benchMain(args []string) int {
 	fs.BoolVar(&o.skipBuild, "skip-build", false, "skip binary sizes and cold starts")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the raw figures as JSON to this file")
 	fs.StringVar(&o.timeline, "timeline", "", "write the IAM calls of the last pipeline run to this file (ms since start, call, job, status)")
+	rtts := fs.String("rtt", "0,30ms,120ms", "network round trips (comma-separated) the realistic-latency rows run at, each with a jitter of a quarter of it")
+	fs.IntVar(&o.sanityReps, "sanity-reps", 3, "runs of orgaudit per round trip in the realistic-latency rows (medians reported); the naive script runs once")
 	walkTPS := fs.String("walk-tps", "10,2", "real-time Organizations rates (comma-separated, not scaled with the jobs) of the runs with accounts that measure the walk; empty: skip")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: orgaudit-bench [flags]\n\nMeasures orgaudit against its lower bound on a simulated organization and prints Markdown.\n\n")
@@ -110,6 +115,23 @@ func benchMain(args []string) int {
 			return 0
 		}
 		return 2
+	}
+	for _, f := range strings.Split(*rtts, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if f == "0" {
+			f = "0s"
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil || d < 0 {
+			fmt.Fprintf(os.Stderr, "orgaudit-bench: --rtt %q: want durations such as 0,30ms,120ms\n", *rtts)
+			return 2
+		}
+		o.rtts = append(o.rtts, d)
+	}
+	if len(o.rtts) == 0 {
+		o.rtts = []time.Duration{0}
 	}
 	for _, f := range strings.Split(*walkTPS, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -148,6 +170,27 @@ type runResult struct {
 	// OrgThrottled the Organizations answers the simulator throttled.
 	WalkTPS      float64 `json:"walkTps,omitempty"`
 	OrgThrottled int     `json:"orgThrottled,omitempty"`
+	// RTT is the simulated network round trip; IAMThrottled the IAM
+	// answers the simulator throttled.
+	RTT          time.Duration `json:"rttNs"`
+	IAMThrottled int           `json:"iamThrottled"`
+}
+
+// idlePerJob is the time IAM's job slot sat idle between one job and the
+// next, per hand-over.
+func (r runResult) idlePerJob() time.Duration {
+	if r.IAM.Handovers == 0 {
+		return 0
+	}
+	return r.IAM.SlotIdle / time.Duration(r.IAM.Handovers)
+}
+
+// perJob is n per job created.
+func (r runResult) perJob(n int64) float64 {
+	if r.IAM.JobsCreated == 0 {
+		return 0
+	}
+	return float64(n) / float64(r.IAM.JobsCreated)
 }
 
 func (r runResult) bound() time.Duration { return r.JobTime + r.WalkBound }
@@ -222,36 +265,48 @@ func run(ctx context.Context, o options, w io.Writer) error {
 			rate, r.OrgCalls, r.OrgThrottled, 1+r.Trace.Walks, r.Trace.Billed["Start"].Round(time.Second), r.Wall.Round(time.Second), r.bound().Round(time.Second), r.Ratio)
 		results = append(results, r)
 	}
+	// The realistic-latency rows, at each network round trip: orgaudit
+	// sanityReps times, the naive script once (root + OUs only).
 	var sanity []runResult
-	if o.sanityOUs > 0 {
-		small, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.sanityOUs, Accounts: o.sanityAccounts, Depth: min(o.depth, 3), Seed: 2})
-		if err != nil {
-			return err
+	for _, rtt := range o.rtts {
+		or := o
+		or.network = sim.Network{RoundTrip: rtt, Jitter: rtt / 4}
+		if o.sanityOUs > 0 {
+			small, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.sanityOUs, Accounts: o.sanityAccounts, Depth: min(o.depth, 3), Seed: 2})
+			if err != nil {
+				return err
+			}
+			for rep := 1; rep <= o.sanityReps; rep++ {
+				r, err := pipelineRun(ctx, small, o.sanityScale, or, false, false)
+				if err != nil {
+					return err
+				}
+				log("sanity pipeline rtt %s rep %d: wall %s, bound %s, ratio %.3f, slot idle %s per job", rtt, rep, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio, r.idlePerJob().Round(time.Millisecond))
+				sanity = append(sanity, r)
+			}
+			if o.naiveReps > 0 {
+				n, err := naiveRun(ctx, small, o.sanityScale, or, false)
+				if err != nil {
+					return err
+				}
+				log("sanity naive rtt %s: wall %s, bound %s, ratio %.3f", rtt, n.Wall.Round(time.Millisecond), n.bound().Round(time.Millisecond), n.Ratio)
+				sanity = append(sanity, n)
+			}
 		}
-		r, err := pipelineRun(ctx, small, o.sanityScale, o, false, false)
-		if err != nil {
-			return err
+		if o.sanityFullOUs > 0 {
+			small, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.sanityFullOUs, Accounts: o.sanityFullAccounts, Depth: min(o.depth, 2), Seed: 3})
+			if err != nil {
+				return err
+			}
+			for rep := 1; rep <= o.sanityReps; rep++ {
+				r, err := pipelineRun(ctx, small, o.sanityScale, or, true, false)
+				if err != nil {
+					return err
+				}
+				log("sanity pipeline with accounts rtt %s rep %d: %d entities, wall %s, bound %s, ratio %.3f, slot idle %s per job", rtt, rep, r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio, r.idlePerJob().Round(time.Millisecond))
+				sanity = append(sanity, r)
+			}
 		}
-		log("sanity pipeline: wall %s, bound %s, ratio %.3f", r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio)
-		sanity = append(sanity, r)
-		n, err := naiveRun(ctx, small, o.sanityScale, o, false)
-		if err != nil {
-			return err
-		}
-		log("sanity naive: wall %s, bound %s, ratio %.3f", n.Wall.Round(time.Millisecond), n.bound().Round(time.Millisecond), n.Ratio)
-		sanity = append(sanity, n)
-	}
-	if o.sanityFullOUs > 0 {
-		small, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: o.sanityFullOUs, Accounts: o.sanityFullAccounts, Depth: min(o.depth, 2), Seed: 3})
-		if err != nil {
-			return err
-		}
-		r, err := pipelineRun(ctx, small, o.sanityScale, o, true, false)
-		if err != nil {
-			return err
-		}
-		log("sanity pipeline with accounts: %d entities, wall %s, bound %s, ratio %.3f", r.Entities, r.Wall.Round(time.Millisecond), r.bound().Round(time.Millisecond), r.Ratio)
-		sanity = append(sanity, r)
 	}
 	var bins []binaryResult
 	if !o.skipBuild {
@@ -290,6 +345,7 @@ func newEnvironment(ctx context.Context, org *orgmodel.Org, scale float64, o opt
 		IAMTPS:  o.iamTPS / scale,
 		OrgTPS:  e.orgTPS,
 		Buckets: buckets,
+		Network: o.network,
 	})
 	if err != nil {
 		return nil, err
@@ -366,6 +422,7 @@ func pipelineRun(ctx context.Context, org *orgmodel.Org, scale float64, o option
 		Wall: tr.Wall, JobTime: st.JobDuration, WalkBound: env.walkBound(),
 		OrgCalls: env.counter.Organizations(), IAM: st, Polls: counting.Polls(), Pages: counting.Pages(),
 		Trace: &tr, Throttled: tr.Final.Throttled, OrgThrottled: env.sim.Faults().Throttled["organizations"],
+		RTT: o.network.RoundTrip, IAMThrottled: env.sim.Faults().Throttled["iam"],
 	}
 	r.Ratio = float64(r.Wall) / float64(r.bound())
 	if o.timeline != "" {
@@ -409,6 +466,7 @@ func naiveRun(ctx context.Context, org *orgmodel.Org, scale float64, o options, 
 		Kind: "naive", Accounts: accounts, Entities: n.Entities,
 		Wall: n.Wall, JobTime: st.JobDuration, WalkBound: env.walkBound(),
 		OrgCalls: env.counter.Organizations(), IAM: st, Polls: int64(n.Polls),
+		RTT: o.network.RoundTrip, IAMThrottled: env.sim.Faults().Throttled["iam"],
 	}
 	r.Ratio = float64(r.Wall) / float64(r.bound())
 	return r, nil

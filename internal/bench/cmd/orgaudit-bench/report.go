@@ -124,15 +124,7 @@ func report(w io.Writer, o options, org *orgmodel.Org, results, sanity []runResu
 		}
 	}
 	fmt.Fprintln(w)
-	if p, n := pick(sanity, "pipeline", false), pick(sanity, "naive", false); len(p) == 1 && len(n) == 1 {
-		fmt.Fprintf(w, "\nRealistic latency (time scale %g), root + %d OUs: job time %s, lower bound %s; orgaudit %s (ratio **%.3f**), naive %s (ratio **%.3f**).\n",
-			o.sanityScale, p[0].Entities-1, secs(float64(p[0].JobTime)), secs(float64(p[0].bound())), secs(float64(p[0].Wall)), p[0].Ratio, secs(float64(n[0].Wall)), n[0].Ratio)
-	}
-	if p := pick(sanity, "pipeline", true); len(p) == 1 {
-		fmt.Fprintf(w, "\nRealistic latency (time scale %g), root + %d OUs + %d accounts: job time %s, lower bound %s; orgaudit %s (ratio **%.3f**).\n",
-			o.sanityScale, o.sanityFullOUs, p[0].Entities-1-o.sanityFullOUs, secs(float64(p[0].JobTime)), secs(float64(p[0].bound())), secs(float64(p[0].Wall)), p[0].Ratio)
-	}
-
+	rttTable(w, o, sanity)
 	fmt.Fprintln(w, "\n### State transitions, Lambda time and cost per run")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| Scope | Entities | Loop iterations | Transitions | per 1,000 entities | Transitions at real latency (projected) | Step Functions USD | Lambda invocations | GB-s (bench) | GB-s at real latency (est.) | Lambda USD (est.) | Total USD/night |")
@@ -234,4 +226,59 @@ const checkBudget = 805 * time.Second
 func projectedIterations(measured int, realBound time.Duration) int {
 	byTime := int((realBound + checkBudget - 1) / checkBudget)
 	return max(measured, byTime)
+}
+
+// rttTable prints the realistic-latency rows: per scope and network round
+// trip, orgaudit's medians against the lower bound, the idle time of IAM's
+// job slot per hand-over, and IAM's calls per job, beside the naive
+// script's run.
+func rttTable(w io.Writer, o options, sanity []runResult) {
+	if len(sanity) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n### At IAM's own latency, over a network\n\n")
+	fmt.Fprintf(w, "Time scale %g; the simulator delays every request by the round trip (half each way, jitter a quarter of it); orgaudit %d runs per row (medians), the naive script one. "+
+		"Slot idle: the time IAM's one job slot sat free between a job's end and the next job's creation, per hand-over (the simulator's count). Calls per job: over the jobs created.\n\n", o.sanityScale, o.sanityReps)
+	fmt.Fprintln(w, "| Scope | RTT | Entities | Job time | Lower bound | orgaudit wall | ratio | every ratio | slot idle / job | Generate | 409 | polls | pages | throttled | naive wall | naive ratio |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, acc := range []bool{false, true} {
+		for _, rtt := range o.rtts {
+			var p, n []runResult
+			for _, r := range sanity {
+				if r.Accounts == acc && r.RTT == rtt {
+					switch r.Kind {
+					case "pipeline":
+						p = append(p, r)
+					case "naive":
+						n = append(n, r)
+					}
+				}
+			}
+			if len(p) == 0 {
+				continue
+			}
+			var every []string
+			for _, r := range p {
+				every = append(every, fmt.Sprintf("%.3f", r.Ratio))
+			}
+			naiveWall, naiveRatio := "not run", ""
+			if len(n) > 0 {
+				naiveWall = secs(med(n, func(r runResult) float64 { return float64(r.Wall) }))
+				naiveRatio = fmt.Sprintf("**%.3f**", med(n, func(r runResult) float64 { return r.Ratio }))
+			}
+			fmt.Fprintf(w, "| %s | %d ms | %d | %s | %s | %s | **%.3f** | %s | %d ms | %.2f | %.2f | %.2f | %.2f | %.0f | %s | %s |\n",
+				scopeName(acc), rtt.Milliseconds(), p[0].Entities,
+				secs(med(p, func(r runResult) float64 { return float64(r.JobTime) })),
+				secs(med(p, func(r runResult) float64 { return float64(r.bound()) })),
+				secs(med(p, func(r runResult) float64 { return float64(r.Wall) })),
+				med(p, func(r runResult) float64 { return r.Ratio }), strings.Join(every, ", "),
+				time.Duration(med(p, func(r runResult) float64 { return float64(r.idlePerJob()) })).Milliseconds(),
+				med(p, func(r runResult) float64 { return r.perJob(int64(r.IAM.GenerateCalls)) }),
+				med(p, func(r runResult) float64 { return r.perJob(int64(r.IAM.LimitExceeded)) }),
+				med(p, func(r runResult) float64 { return r.perJob(r.Polls) }),
+				med(p, func(r runResult) float64 { return r.perJob(r.Pages) }),
+				med(p, func(r runResult) float64 { return float64(r.IAMThrottled) }),
+				naiveWall, naiveRatio)
+		}
+	}
 }
