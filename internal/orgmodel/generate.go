@@ -223,6 +223,10 @@ func (g *generator) ous() {
 		}
 	}
 	for len(g.o.OUs) < n {
+		if len(open) == 0 { // one level only: the rest sit under the root too
+			g.addOU(root, teamOUs[len(g.o.OUs)%len(teamOUs)], 1)
+			continue
+		}
 		parent := open[g.rng.IntN(len(open))]
 		idx := g.addOU(g.o.OUs[parent].ID, g.childName(parent), g.ouDepth[parent]+1)
 		if g.ouDepth[idx] < depth {

@@ -318,3 +318,18 @@ func BenchmarkAllowedServicesEveryEntity(b *testing.B) {
 		}
 	}
 }
+
+func TestGenerateOneLevelOfManyOUs(t *testing.T) {
+	org, err := orgmodel.Generate(orgmodel.GenerateOptions{OUs: 40, Accounts: 100, Depth: 1, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(org.OUs) != 40 {
+		t.Fatalf("Got(OUs) = %d; want 40", len(org.OUs))
+	}
+	for _, ou := range org.OUs {
+		if ou.ParentID != org.Root.ID {
+			t.Errorf("Got(%s %q under %s); want every OU under the root at depth 1", ou.ID, ou.Name, ou.ParentID)
+		}
+	}
+}
