@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,7 @@ type runFlags struct {
 	out, bucket, prefix                   string
 	runID, resume                         string
 	progress                              string
+	asJSON                                bool
 	logLevel                              string
 	stepBudget                            time.Duration
 	demo                                  demoFlags
@@ -104,6 +106,7 @@ run's progress: --resume goes on from there.`)
 	fs.StringVar(&in.runID, "run-id", "", "run id (default: the UTC start time, e.g. 20261125T030000Z)")
 	fs.StringVar(&in.resume, "resume", "", "resume the stopped run with this id")
 	fs.StringVar(&in.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, log, none")
+	fs.BoolVar(&in.asJSON, "json", false, "print the run's summary.json on stdout instead of the summary table (progress stays on stderr)")
 	fs.StringVar(&in.logLevel, "log-level", "warn", "level of the JSON logs on stderr: debug, info, warn, error")
 	fs.DurationVar(&in.stepBudget, "step-budget", 2*time.Second, "how long one step works before the progress is saved and shown")
 	in.demo.register(fs)
@@ -264,7 +267,7 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	var state pipeline.State
 	var start pipeline.StartEvent
 	if in.resume != "" {
-		if start, err = resumeInput(ctx, store, in); err == nil {
+		if start, err = resumeInput(ctx, store, &in); err == nil {
 			// Start finds the manifest and goes on from it, as the state
 			// machine's Start does for `orgaudit start --resume`: failed
 			// reports are tried again, --max-concurrent-jobs and
@@ -314,7 +317,19 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	if err != nil {
 		return exitFailure, err
 	}
-	printSummary(stdout, sum, store, in.unusedDays)
+	if in.asJSON {
+		b, err := store.Get(ctx, reportdoc.SummaryKey(state.RunID))
+		if err != nil {
+			return exitFailure, fmt.Errorf("read summary: %w", err)
+		}
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			return exitFailure, fmt.Errorf("read summary: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(out.Bytes()))
+	} else {
+		printSummary(stdout, sum, store, in.unusedDays)
+	}
 	if sum.Status != reportdoc.RunSucceeded {
 		return exitFailure, nil
 	}
@@ -393,7 +408,7 @@ var resumeFlags = []string{"max-concurrent-jobs", "max-run-minutes"}
 
 // resumeInput is Start's input for resuming a stopped run: the run's own
 // settings from its manifest, with the pacing flags given.
-func resumeInput(ctx context.Context, store objstore.Store, in runFlags) (pipeline.StartEvent, error) {
+func resumeInput(ctx context.Context, store objstore.Store, in *runFlags) (pipeline.StartEvent, error) {
 	var start pipeline.StartEvent
 	runID := in.resume
 	if err := runinput.ValidRunID(runID); err != nil {
@@ -408,6 +423,7 @@ func resumeInput(ctx context.Context, store objstore.Store, in runFlags) (pipeli
 		return start, err
 	}
 	s := m.Settings
+	in.unusedDays = s.UnusedDays // the summary judges by the run's threshold
 	input := map[string]any{
 		"runId": runID, "includeAccounts": s.IncludeAccounts, "includePolicies": s.IncludePolicies,
 		"unusedDays": s.UnusedDays, "maxConcurrentJobs": s.MaxConcurrentJobs,

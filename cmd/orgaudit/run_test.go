@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -246,5 +247,33 @@ func TestRunRidesOutThrottlingAndFaults(t *testing.T) {
 	sum := readSummary(t, filepath.Join(out, "orgaudit"), "bumpy")
 	if want := 1 + len(org.OUs); sum.Entities.Succeeded != want {
 		t.Errorf("succeeded = %d; want %d (root and OUs)", sum.Entities.Succeeded, want)
+	}
+}
+
+// TestRunJSONPrintsTheSummary: with --json, stdout is exactly the stored
+// summary.json (indented) and the progress goes to stderr.
+func TestRunJSONPrintsTheSummary(t *testing.T) {
+	startSim(t, sim.Options{Org: smallOrg(t)})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "run", "--out", out, "--run-id", "j1", "--json", "--progress", "log")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var got, want map[string]any
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "orgaudit", "runs", "j1", "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Got(stdout) %s; want the stored summary.json %s", stdout, b)
+	}
+	if !strings.Contains(stderr, "progress: ") || strings.Contains(stdout, "progress: ") {
+		t.Errorf("progress on stderr %v, on stdout %v; want stderr only", strings.Contains(stderr, "progress: "), strings.Contains(stdout, "progress: "))
 	}
 }
