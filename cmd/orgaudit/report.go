@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/orgaudit/orgaudit/internal/cliflags"
 	"github.com/orgaudit/orgaudit/internal/config"
@@ -48,21 +48,18 @@ func (s *storeFlags) open(ctx context.Context) (objstore.Store, error) {
 	if s.bucket == "" {
 		return objstore.NewDir(s.out, s.prefix), nil
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if s.profile != "" {
-		opts = append(opts, awsconfig.WithSharedConfigProfile(s.profile))
-	}
-	if s.region != "" {
-		opts = append(opts, awsconfig.WithRegion(s.region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := loadAWSConfig(ctx, s.profile, s.region)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		cfg.Region = config.GlobalRegion
+	cfg.Logger = logging.Nop{}
+	client := s3.NewFromConfig(cfg)
+	// One line for a missing bucket or missing credentials, before the
+	// first read names the SDK's operation.
+	if err := checkBucket(ctx, client, s.bucket, ""); err != nil {
+		return nil, err
 	}
-	return objstore.NewS3(s3.NewFromConfig(cfg), s.bucket, s.prefix), nil
+	return objstore.NewS3(client, s.bucket, s.prefix), nil
 }
 
 // newFlagSet returns a flag set whose --help prints usage, then the flags.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
@@ -169,6 +170,15 @@ func (in *runFlags) validate() error {
 			}
 		}
 	}
+	if in.roleARN != "" {
+		if err := validRoleARN(in.roleARN); err != nil {
+			name := "--role-arn"
+			if !in.set["role-arn"] {
+				name = config.EnvReportRoleARN
+			}
+			return fmt.Errorf("%s %q is not an IAM role ARN: %v", name, in.roleARN, err)
+		}
+	}
 	if in.demo.enabled && (in.profile != "" || in.roleARN != "") {
 		return errors.New("--demo runs against the embedded simulator: drop --profile and --role-arn")
 	}
@@ -180,6 +190,24 @@ func (in *runFlags) validate() error {
 	}
 	if in.stepBudget < 100*time.Millisecond {
 		return errors.New("--step-budget must be at least 100ms")
+	}
+	return nil
+}
+
+// validRoleARN checks the shape STS's AssumeRole wants,
+// arn:<partition>:iam::<12-digit account>:role/<path/>name, so that a typo
+// is a usage error here rather than STS's ValidationError later.
+func validRoleARN(s string) error {
+	a, err := arn.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("want arn:aws:iam::<account>:role/<name>")
+	case a.Service != "iam":
+		return fmt.Errorf("service %q, want iam (arn:aws:iam::<account>:role/<name>)", a.Service)
+	case len(a.AccountID) != 12 || strings.Trim(a.AccountID, "0123456789") != "":
+		return fmt.Errorf("account %q, want 12 digits", a.AccountID)
+	case !strings.HasPrefix(a.Resource, "role/") || strings.HasSuffix(a.Resource, "/"):
+		return fmt.Errorf("resource %q, want role/<name>", a.Resource)
 	}
 	return nil
 }

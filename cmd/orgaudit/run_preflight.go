@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"golang.org/x/term"
 
 	"github.com/orgaudit/orgaudit/internal/backoff"
@@ -42,6 +43,10 @@ func loadAWSConfig(ctx context.Context, profile, region string) (aws.Config, err
 	if region != "" {
 		opts = append(opts, awsconfig.WithRegion(region))
 	}
+	// The SDK's own notes while it looks for credentials (an instance
+	// metadata service that is not there) are not the user's business: a
+	// missing credential is said in one line by explainCredentials.
+	opts = append(opts, awsconfig.WithLogger(logging.Nop{}))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		var missing awsconfig.SharedConfigProfileNotExistError
@@ -124,18 +129,34 @@ func preflight(ctx context.Context, c awsClients, cfg config.Config) error {
 		}
 	}
 	if cfg.Bucket != "" {
-		if _, err := c.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
-			var api smithy.APIError
-			if errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchBucket") {
-				return userErrorf("bucket %q does not exist: create it, or deploy the stack and use its BucketName output", cfg.Bucket)
-			}
-			if errors.As(err, &api) && (api.ErrorCode() == "Forbidden" || api.ErrorCode() == "AccessDenied" || api.ErrorCode() == "403") {
-				return userErrorf("no access to bucket %q: allow s3:ListBucket, s3:GetObject and s3:PutObject on it for %s", cfg.Bucket, aws.ToString(who.Arn))
-			}
-			return fmt.Errorf("check bucket %q: %w", cfg.Bucket, err)
-		}
+		return checkBucket(ctx, c.S3, cfg.Bucket, aws.ToString(who.Arn))
 	}
 	return nil
+}
+
+// checkBucket says in one line what is wrong with a bucket before anything
+// is read from or written to it. who is the caller's ARN, or "".
+func checkBucket(ctx context.Context, client *s3.Client, bucket, who string) error {
+	_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	if err == nil {
+		return nil
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "NotFound", "NoSuchBucket", "404":
+			return userErrorf("bucket %q does not exist: check --bucket (or %s), or deploy the stack and use its BucketName output", bucket, config.EnvBucket)
+		case "Forbidden", "AccessDenied", "403":
+			if who == "" {
+				who = "your credentials"
+			}
+			return userErrorf("no access to bucket %q: allow s3:ListBucket, s3:GetObject and s3:PutObject on it for %s (or check --profile and --region)", bucket, who)
+		}
+	}
+	if e := explainCredentials(err); e != err {
+		return e
+	}
+	return fmt.Errorf("check bucket %q: %w", bucket, err)
 }
 
 func scpEnabled(r orgtypes.Root) bool {

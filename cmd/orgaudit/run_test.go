@@ -172,6 +172,10 @@ func TestRunExplainsUsersMistakes(t *testing.T) {
 			wantCode: exitUsage, want: "ou-zzzz-doesnotexist"},
 		{name: "malformed entity path", org: smallOrg(t), args: []string{"--entity-path", "not-a-path"},
 			wantCode: exitUsage, want: "--entity-path"},
+		{name: "role ARN not an ARN", org: smallOrg(t), args: []string{"--role-arn", "not-an-arn"},
+			wantCode: exitUsage, want: `--role-arn "not-an-arn" is not an IAM role ARN`},
+		{name: "role ARN of a user", org: smallOrg(t), env: map[string]string{"ORGAUDIT_REPORT_ROLE_ARN": "arn:aws:iam::111122223333:user/bob"},
+			wantCode: exitUsage, want: `ORGAUDIT_REPORT_ROLE_ARN "arn:aws:iam::111122223333:user/bob" is not an IAM role ARN: resource "user/bob", want role/<name>`},
 		{name: "bad flag value", org: smallOrg(t), args: []string{"--progress", "sometimes"},
 			wantCode: exitUsage, want: `--progress "sometimes": want auto, bar, log or none`},
 	}
