@@ -154,6 +154,12 @@ type Candidate struct {
 // refreshAge (oldest first), then the rest, oldest first. Ties keep their
 // order.
 func Order(c []Candidate, now time.Time, refreshAge time.Duration) {
+	sort.SliceStable(c, func(i, j int) bool { return Compare(c[i], c[j], now, refreshAge) < 0 })
+}
+
+// Compare is Order's comparison: negative when a is refreshed before b,
+// zero when neither comes first.
+func Compare(a, b Candidate, now time.Time, refreshAge time.Duration) int {
 	rank := func(x Candidate) int {
 		switch {
 		case x.AsOf.IsZero():
@@ -163,11 +169,8 @@ func Order(c []Candidate, now time.Time, refreshAge time.Duration) {
 		}
 		return 2
 	}
-	sort.SliceStable(c, func(i, j int) bool {
-		ri, rj := rank(c[i]), rank(c[j])
-		if ri != rj {
-			return ri < rj
-		}
-		return c[i].AsOf.Before(c[j].AsOf)
-	})
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra - rb
+	}
+	return a.AsOf.Compare(b.AsOf)
 }

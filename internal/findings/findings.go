@@ -41,6 +41,10 @@ type Entry struct {
 	Status   string // reportdoc.StatusCompleted or reportdoc.StatusFailed
 	Error    *reportdoc.Error
 	Digest   *Digest // nil for failed entities
+	// Freshness is empty (or reportdoc.Fresh) for a report made by the
+	// run's own job, reportdoc.Unchanged or reportdoc.Stale for one
+	// carried from an earlier run.
+	Freshness string
 	// Management marks the organization's management account, which SCPs
 	// do not restrict: it gets findings but never an SCP suggestion.
 	Management bool

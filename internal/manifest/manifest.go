@@ -85,7 +85,11 @@ func (p *JobPace) Observe(ms int64) {
 
 // Entity states.
 const (
-	StateQueued    = "queued"    // waiting for a job slot
+	StateQueued = "queued" // waiting for a job slot
+	// StatePending is an account with an earlier report that may be
+	// carried: it waits for this run's reports of the OUs above it,
+	// which decide whether it is carried or queued.
+	StatePending   = "pending"
 	StateRunning   = "running"   // job started, not seen finished
 	StateCompleted = "completed" // job COMPLETED, report not yet stored
 	StateFailed    = "failed"    // job FAILED or could not run; failure report not yet stored
@@ -149,6 +153,11 @@ type Manifest struct {
 	// clock): no job starts that cannot end before it, and entities still
 	// queued then end without a new report. Zero: no budget.
 	Deadline int64 `json:"deadline,omitempty"`
+	// CarryFrom is the earlier run whose account reports this run may
+	// carry (empty: none).
+	CarryFrom string `json:"carryFrom,omitempty"`
+	// Jobs counts the distinct report jobs started, by entity type.
+	Jobs map[string]int `json:"jobs,omitempty"`
 	// RunError is the error that failed the run (the state machine's
 	// Catch), when it failed.
 	RunError *reportdoc.Error `json:"runError,omitempty"`
@@ -196,6 +205,46 @@ type Entity struct {
 	// Part is the Athena part file holding this report's rows (0: none).
 	Part   int              `json:"part,omitempty"`
 	Digest *findings.Digest `json:"digest,omitempty"`
+
+	// SCP is the fingerprint of the SCPs on an account's path in this run
+	// (package carry).
+	SCP string `json:"scp,omitempty"`
+	// Freshness is empty for a report made by this run's job, else
+	// reportdoc.Unchanged or reportdoc.Stale: the report is Carry's,
+	// copied.
+	Freshness string `json:"freshness,omitempty"`
+	// Carry is the earlier report of an account that this run may carry.
+	Carry *Carry `json:"carry,omitempty"`
+}
+
+// Carry is an account's report in an earlier run, as far as deciding
+// whether to carry it needs.
+type Carry struct {
+	RunID string `json:"run"` // the run whose report file is copied
+	AsOf  int64  `json:"t"`   // the report's as-of instant, Unix seconds
+	// Path is the account's path when the report was made, when it is
+	// not the entity's path now; SCP the fingerprint of the SCPs then.
+	Path string `json:"p,omitempty"`
+	SCP  string `json:"s,omitempty"`
+	// Listed holds the services the report listed (a digest without
+	// access ages).
+	Listed *findings.Digest `json:"l,omitempty"`
+	// Proven is the as-of instant (Unix seconds) at which this run proved
+	// the report unchanged; zero until then.
+	Proven int64 `json:"v,omitempty"`
+}
+
+// Basis is the path and SCP fingerprint an entity's report was made
+// under: the carried report's for a stale one, else the entity's own.
+func (e *Entity) Basis() (path, scp string) {
+	if e.Freshness == reportdoc.Stale && e.Carry != nil {
+		path, scp = e.Carry.Path, e.Carry.SCP
+		if path == "" {
+			path = e.Path
+		}
+		return path, scp
+	}
+	return e.Path, e.SCP
 }
 
 // New returns the manifest of a run that starts now.
@@ -327,6 +376,9 @@ type Counts struct {
 	Completed int // job COMPLETED (stored or not)
 	Failed    int // job FAILED or could not run (stored or not)
 	Unstored  int // completed or failed, report not yet written
+	// UnstoredCarried counts the unstored reports carried from an
+	// earlier run (copied, not read from IAM).
+	UnstoredCarried int
 }
 
 // Counts counts the entities by outcome.
@@ -335,13 +387,16 @@ func (m *Manifest) Counts() Counts {
 	for i := range m.Entities {
 		e := &m.Entities[i]
 		switch e.State {
-		case StateQueued:
+		case StateQueued, StatePending:
 			c.Queued++
 		case StateRunning:
 			c.Running++
 		case StateCompleted:
 			c.Completed++
 			c.Unstored++
+			if e.Freshness != "" {
+				c.UnstoredCarried++
+			}
 		case StateFailed:
 			c.Failed++
 			c.Unstored++
@@ -402,7 +457,7 @@ func (m *Manifest) FindingsEntries() []findings.Entry {
 		if e.State != StateStored {
 			continue
 		}
-		out = append(out, findings.Entry{Entity: e.DocEntity(), PolicyID: e.PolicyID, Status: e.Status(), Error: e.Error, Digest: e.Digest})
+		out = append(out, findings.Entry{Entity: e.DocEntity(), PolicyID: e.PolicyID, Status: e.Status(), Error: e.Error, Digest: e.Digest, Freshness: e.Freshness})
 	}
 	return out
 }

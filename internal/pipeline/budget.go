@@ -43,17 +43,23 @@ func (r *runner) outOfBudget(e *manifest.Entity, now time.Time) bool {
 	return !now.Add(2 * r.p.estimate(r.m, e.PaceKind())).Before(until)
 }
 
-// exhaust ends every queued entity with BudgetExhausted: the run's time
-// budget has no room for their jobs. The run then finishes with what it
-// has (PARTIAL), instead of running into the state machine's timeout.
+// exhaust ends every entity still waiting for a job: the run's time
+// budget has no room for them. An account with an earlier report carries
+// it as stale; the rest end with BudgetExhausted. The run then finishes
+// with what it has, instead of running into the state machine's timeout.
 func (r *runner) exhaust() {
-	n := 0
+	err := &reportdoc.Error{Code: CodeBudgetExhausted, Message: fmt.Sprintf(
+		"the run's time budget (maxRunMinutes %v) ended before this entity's report job could run", r.m.Settings.MaxRunMinutes)}
+	n, stale := 0, 0
 	for i := range r.m.Entities {
-		if r.m.Entities[i].State == manifest.StateQueued {
+		switch r.m.Entities[i].State {
+		case manifest.StateQueued, manifest.StatePending:
 			n++
+			r.stale(i, err)
+			if r.m.Entities[i].Freshness == reportdoc.Stale {
+				stale++
+			}
 		}
 	}
-	r.log.Warn("run's time budget spent; queued entities end without a report", "queued", n, "max_run_minutes", r.m.Settings.MaxRunMinutes)
-	r.failQueued(&reportdoc.Error{Code: CodeBudgetExhausted, Message: fmt.Sprintf(
-		"the run's time budget (maxRunMinutes %v) ended before this entity's report job could run", r.m.Settings.MaxRunMinutes)})
+	r.log.Warn("run's time budget spent; entities left without a job of this run", "left", n, "carried_stale", stale, "max_run_minutes", r.m.Settings.MaxRunMinutes)
 }

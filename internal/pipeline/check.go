@@ -70,7 +70,7 @@ func (r *runner) loop(ctx, opCtx context.Context, budget time.Time, sr *storer) 
 		if err := r.maybeSave(ctx); err != nil {
 			return err
 		}
-		if r.m.Counts().Unstored-len(sr.order) >= r.p.tune.storeBatch {
+		if c := r.m.Counts(); c.Unstored-c.UnstoredCarried-len(sr.order) >= r.p.tune.storeBatch {
 			r.jobsUntil = time.Now() // Store's turn, once this step's jobs are done
 		}
 		if len(r.running) == 0 && !r.canStart() {

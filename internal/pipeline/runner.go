@@ -13,6 +13,7 @@ import (
 
 	"github.com/orgaudit/orgaudit/internal/accessreport"
 	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/carryover"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
@@ -25,8 +26,15 @@ type runner struct {
 	log     *slog.Logger
 	reports accessreport.Client // a copy whose OnRetry counts into m
 
-	running  map[int]bool
-	cursor   int // no queued entity before this index
+	running map[int]bool
+	// queue holds the entities queued for a job in the order their jobs
+	// start (initQueue); no queued entity before cursor.
+	queue  []int
+	cursor int
+	// groups indexes the root and OUs for the carry decisions; undecided
+	// lists the waiting accounts to look at again.
+	groups    *carryover.Groups
+	undecided []int
 	nextPoll map[int]time.Time
 	lastSeen map[int]time.Time // last poll that saw the job IN_PROGRESS
 
@@ -84,9 +92,16 @@ func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 			r.floor = min(2*r.floor, p.tune.pollCap)
 		}
 	}
+	r.initQueue()
 	for i := range m.Entities {
 		switch e := &m.Entities[i]; e.State {
-		case manifest.StateRunning, manifest.StateCompleted:
+		case manifest.StateCompleted:
+			if e.Freshness != "" {
+				r.finished = append(r.finished, i) // carried: a copy to store, no job
+				continue
+			}
+			r.abandoned(i)
+		case manifest.StateRunning:
 			// Another step's job: start it again here.
 			r.abandoned(i)
 		case manifest.StateFailed:
@@ -158,11 +173,12 @@ func (r *runner) entityLog(i int) *slog.Logger {
 	return l
 }
 
-// nextQueued returns the index of the first queued entity, or -1.
+// nextQueued returns the index of the next queued entity in queue order,
+// or -1.
 func (r *runner) nextQueued() int {
-	for ; r.cursor < len(r.m.Entities); r.cursor++ {
-		if r.m.Entities[r.cursor].State == manifest.StateQueued {
-			return r.cursor
+	for ; r.cursor < len(r.queue); r.cursor++ {
+		if i := r.queue[r.cursor]; r.m.Entities[i].State == manifest.StateQueued {
+			return i
 		}
 	}
 	return -1
@@ -174,7 +190,7 @@ func (r *runner) requeue(i int) {
 	delete(r.running, i)
 	delete(r.nextPoll, i)
 	delete(r.lastSeen, i)
-	r.cursor = min(r.cursor, i)
+	r.requeued(i)
 	r.dirty = true
 }
 
@@ -186,6 +202,7 @@ func (r *runner) fail(i int, e *reportdoc.Error) {
 	delete(r.lastSeen, i)
 	r.finished = append(r.finished, i)
 	r.dirty = true
+	r.groupSettled(i)
 	r.entityLog(i).Warn("report failed", "code", e.Code, "message", e.Message)
 }
 
@@ -228,6 +245,7 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 	if r.failing {
 		return nil
 	}
+	r.decide()
 	now := time.Now()
 	for len(r.running) < r.m.Settings.MaxConcurrentJobs && !now.Before(r.notBefore) {
 		i := r.nextQueued()
@@ -279,6 +297,10 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 		r.limitStreak, r.m.LimitedSince = 0, 0
 		if jobID != e.JobID {
 			e.Attempts++
+			if r.m.Jobs == nil {
+				r.m.Jobs = map[string]int{}
+			}
+			r.m.Jobs[e.Type]++
 		}
 		e.State, e.JobID, e.SentAt, e.Errors, e.Session = manifest.StateRunning, jobID, now.UnixMilli(), 0, r.session
 		r.started++

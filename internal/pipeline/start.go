@@ -86,7 +86,10 @@ func (p *Pipeline) resume(m *manifest.Manifest, in runinput.Input) error {
 	for i := range m.Entities {
 		e := &m.Entities[i]
 		if e.Error != nil && (e.State == manifest.StateStored || e.State == manifest.StateFailed) {
-			*e = manifest.Entity{ID: e.ID, Type: e.Type, Name: e.Name, Path: e.Path, PolicyID: e.PolicyID, State: manifest.StateQueued}
+			*e = manifest.Entity{ID: e.ID, Type: e.Type, Name: e.Name, Path: e.Path, PolicyID: e.PolicyID, State: manifest.StateQueued, SCP: e.SCP, Carry: e.Carry}
+			if e.Carry != nil {
+				e.Carry.Proven = 0
+			}
 			retried++
 		}
 	}

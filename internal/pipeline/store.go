@@ -14,6 +14,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/accessreport"
 	"github.com/orgaudit/orgaudit/internal/athena"
 	"github.com/orgaudit/orgaudit/internal/backoff"
+	"github.com/orgaudit/orgaudit/internal/carryover"
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
@@ -123,6 +124,9 @@ type stored struct {
 	rows    []athena.Row
 	digest  findings.Digest
 	readErr error            // reading the report failed
+	// carryErr: the earlier report of a carried entity could not be
+	// copied.
+	carryErr error
 	failure *reportdoc.Error // the job is no longer COMPLETED
 	err     error            // writing the report failed
 	// throttled counts the throttled answers met by a prepare whose
@@ -140,6 +144,20 @@ type stored struct {
 func (s *storer) prepare(opCtx context.Context, reports *accessreport.Client, i int, ent manifest.Entity) stored {
 	r, m := s.r, s.r.m
 	out := stored{i: i}
+	if ent.Freshness != "" {
+		doc, err := carryover.Report(opCtx, r.p.store, m, &ent)
+		if err != nil {
+			out.carryErr = err
+			return out
+		}
+		out.doc = doc
+		if out.err = r.writeReport(opCtx, out.doc); out.err != nil {
+			return out
+		}
+		out.rows = athena.Rows(out.doc)
+		out.digest = findings.DigestOf(out.doc, m.Settings.UnusedDays)
+		return out
+	}
 	rep, err := reports.Fetch(opCtx, ent.JobID)
 	if err != nil {
 		out.readErr = err
@@ -197,6 +215,18 @@ func (s *storer) accept(ctx, opCtx context.Context, st stored) error {
 			return s.store(ctx, opCtx, i) // it failed while being read: its failure report
 		}
 		return nil
+	case st.carryErr != nil:
+		if stop, cerr := stopped(ctx, opCtx, st.carryErr); stop {
+			if cerr == nil {
+				cerr = fmt.Errorf("%w: %w", errBudget, st.carryErr)
+			}
+			return cerr
+		}
+		r.carryFailed(i, st.carryErr)
+		if e.State == manifest.StateFailed {
+			return s.store(ctx, opCtx, i)
+		}
+		return nil
 	case st.failure != nil:
 		r.fail(i, st.failure)
 		return s.store(ctx, opCtx, i)
@@ -215,7 +245,11 @@ func (s *storer) accept(ctx, opCtx context.Context, st stored) error {
 	}
 	d := st.digest
 	e.Digest, e.Accessible, e.NotAccessed, e.Unused = &d, st.doc.NumberOfServicesAccessible, st.doc.NumberOfServicesNotAccessed, d.Unused
-	r.entityLog(i).Info("report stored", "services", len(st.doc.Services))
+	if e.Freshness == "" && e.Type == reportdoc.TypeAccount {
+		e.Carry = nil // refreshed: the earlier report is no longer needed
+	}
+	r.groupSettled(i)
+	r.entityLog(i).Info("report stored", "services", len(st.doc.Services), "freshness", freshnessOf(e))
 	return s.pend(ctx, i)
 }
 
@@ -445,6 +479,14 @@ func marshalDoc(v any) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+// freshnessOf is the freshness of e's report: fresh unless carried.
+func freshnessOf(e *manifest.Entity) string {
+	if e.Freshness == "" {
+		return reportdoc.Fresh
+	}
+	return e.Freshness
+}
+
 func optional(s string) *string {
 	if s == "" {
 		return nil
@@ -477,8 +519,8 @@ func (p *Pipeline) recordFailure(ctx, opCtx context.Context, r *runner, budget t
 	for i := range m.Entities {
 		e := &m.Entities[i]
 		switch e.State {
-		case manifest.StateQueued, manifest.StateRunning, manifest.StateCompleted:
-			e.State = manifest.StateFailed
+		case manifest.StateQueued, manifest.StatePending, manifest.StateRunning, manifest.StateCompleted:
+			e.State, e.Freshness = manifest.StateFailed, ""
 			e.Error = &reportdoc.Error{Code: code, Message: "the run failed before this report was stored: " + cause}
 			fallthrough
 		case manifest.StateFailed:
@@ -648,10 +690,22 @@ func buildSummary(m *manifest.Manifest) *reportdoc.Summary {
 	for i := range m.Entities {
 		e := &m.Entities[i]
 		status := e.Status()
-		s.Reports = append(s.Reports, reportdoc.SummaryReport{
+		line := reportdoc.SummaryReport{
 			EntityID: e.ID, Path: e.Path, PolicyID: optional(e.PolicyID), Key: e.ReportKey(m.RunID), Status: status,
 			ServicesAccessible: e.Accessible, ServicesNotAccessed: e.NotAccessed, UnusedServices: e.Unused,
-		})
+		}
+		if status == reportdoc.StatusCompleted && e.Digest != nil {
+			line.Freshness, line.AsOf = freshnessOf(e), reportdoc.NewTime(time.Unix(e.Digest.AsOf, 0))
+			switch line.Freshness {
+			case reportdoc.Unchanged:
+				s.Freshness.Unchanged++
+			case reportdoc.Stale:
+				s.Freshness.Stale++
+			default:
+				s.Freshness.Fresh++
+			}
+		}
+		s.Reports = append(s.Reports, line)
 		if status == reportdoc.StatusFailed {
 			s.Entities.Failed++
 			er := e.Error
@@ -664,6 +718,7 @@ func buildSummary(m *manifest.Manifest) *reportdoc.Summary {
 		}
 	}
 	s.Entities.Total = len(m.Entities)
+	s.Jobs = reportdoc.SummaryJobs{Root: m.Jobs[reportdoc.TypeRoot], OUs: m.Jobs[reportdoc.TypeOU], Accounts: m.Jobs[reportdoc.TypeAccount]}
 	switch {
 	case m.RunError != nil, s.Entities.Failed > 0 && s.Entities.Succeeded == 0:
 		s.Status = reportdoc.RunFailed

@@ -186,6 +186,9 @@ func (p *Pipeline) walked(ctx context.Context, m *manifest.Manifest, pr *orgwalk
 		return err
 	}
 	m.Entities = entities
+	if err := p.prepareCarry(ctx, m, pr); err != nil {
+		return err
+	}
 	m.Walk = nil
 	m.Throttled = pr.Throttled
 	ous, accounts := pr.Counts()

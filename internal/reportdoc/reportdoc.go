@@ -118,6 +118,31 @@ type EntityReport struct {
 	NumberOfServicesAccessible  int       `json:"numberOfServicesAccessible"`
 	NumberOfServicesNotAccessed int       `json:"numberOfServicesNotAccessed"`
 	Services                    []Service `json:"services"`
+	// Carried is set on an account report carried from an earlier run
+	// instead of made by a job of this one; absent on a fresh report.
+	Carried *Carried `json:"carried,omitempty"`
+}
+
+// Freshness of a report in a run: made by this run's job, carried from an
+// earlier run and proven still true, or carried without proof (the run's
+// time budget ended first).
+const (
+	Fresh     = "fresh"
+	Unchanged = "unchanged"
+	Stale     = "stale"
+)
+
+// Carried says where a carried report comes from and as of when it holds.
+// Job and Services stay those of the job that made the report.
+type Carried struct {
+	Freshness string `json:"freshness"` // Unchanged or Stale
+	// AsOf is the instant the report holds at: for an unchanged report,
+	// the as-of of this run's reports of the root and OUs above the
+	// account that proved it (the earliest of them); for a stale one, the
+	// as-of of the carried report itself.
+	AsOf *Time `json:"asOf"`
+	// FromRunID is the run whose job made the report.
+	FromRunID string `json:"fromRunId"`
 }
 
 // UnusedServices returns the services of r not accessed within the last
@@ -134,10 +159,12 @@ func (r *EntityReport) UnusedServices(days int, asOf time.Time) []Service {
 	return out
 }
 
-// AsOf is the instant a report describes: the job's completion time, or its
-// creation time when it never completed.
+// AsOf is the instant a report describes: a carried report's as-of, else the
+// job's completion time, or its creation time when it never completed.
 func (r *EntityReport) AsOf() time.Time {
 	switch {
+	case r.Carried != nil && r.Carried.AsOf != nil:
+		return r.Carried.AsOf.Time
 	case r.Job.CompletedAt != nil:
 		return r.Job.CompletedAt.Time
 	case r.Job.CreatedAt != nil:
@@ -164,6 +191,26 @@ type SummaryReport struct {
 	ServicesAccessible  int     `json:"servicesAccessible"`
 	ServicesNotAccessed int     `json:"servicesNotAccessed"`
 	UnusedServices      int     `json:"unusedServices"`
+	// Freshness (Fresh, Unchanged or Stale) and AsOf, the instant the
+	// report holds at, are set for completed reports; a failed one has
+	// neither.
+	Freshness string `json:"freshness,omitempty"`
+	AsOf      *Time  `json:"asOf"`
+}
+
+// SummaryFreshness counts a run's completed reports by freshness.
+type SummaryFreshness struct {
+	Fresh     int `json:"fresh"`
+	Unchanged int `json:"unchanged"`
+	Stale     int `json:"stale"`
+}
+
+// SummaryJobs counts the report jobs a run asked IAM for, by kind of
+// entity (distinct jobs; one handed back again is not counted twice).
+type SummaryJobs struct {
+	Root     int `json:"root"`
+	OUs      int `json:"ous"`
+	Accounts int `json:"accounts"`
 }
 
 // SummaryError is one failed entity of a run.
@@ -183,9 +230,13 @@ type Summary struct {
 	CompletedAt    *Time           `json:"completedAt"`
 	Status         string          `json:"status"`
 	Entities       SummaryEntities `json:"entities"`
-	Reports        []SummaryReport `json:"reports"`
-	Errors         []SummaryError  `json:"errors"`
-	Changes        *Changes        `json:"changes,omitempty"`
+	// Freshness counts the completed reports by freshness; Jobs the jobs
+	// asked of IAM. Account reports carried from an earlier run cost no job.
+	Freshness SummaryFreshness `json:"freshness"`
+	Jobs      SummaryJobs      `json:"jobs"`
+	Reports   []SummaryReport  `json:"reports"`
+	Errors    []SummaryError   `json:"errors"`
+	Changes   *Changes         `json:"changes,omitempty"`
 }
 
 // Latest is latest.json: the pointer to the newest finished run.
