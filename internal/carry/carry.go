@@ -6,16 +6,20 @@
 // account, the SCPs then and now), a verdict goes out.
 //
 // The rule: a report of an account made at instant A is still true at this
-// run when the reports of this run's root and OUs above the account show no
-// access later than A minus IAM's publication delay (about four hours) to
-// any service the account may use. Those reports cover every account below
-// them, so no access there means no access in the account. IAM publishes
+// run when this run's report of the OU directly above the account (the
+// root, for an account directly under it) shows no access later than A
+// minus IAM's publication delay (about four hours) to any service the
+// account's report listed. That report covers every account below the OU,
+// so no access there means no access in the account. It is the strongest
+// evidence of all the reports above the account: each higher one covers
+// more accounts, so its last accesses can only be later (an access in
+// another OU's account shows at the root and proves nothing here). IAM publishes
 // activity up to the delay late, so activity just before A may be missing
 // from the earlier report and only show now: comparing with A minus the
 // delay catches it. Any doubt means refresh: no earlier report, a failed or
-// unreadable one, the account moved, the SCPs on its path changed, an OU
-// report above it missing or failed, or the management account (the root's
-// and OUs' reports leave it out).
+// unreadable one, the account moved, the SCPs on its path changed, the
+// report of the OU directly above it missing or failed, or the management
+// account (the root's and OUs' reports leave it out).
 package carry
 
 import (
@@ -67,7 +71,8 @@ type Account struct {
 	Policies   string // fingerprint of the SCPs on its path now
 	Earlier    *Earlier
 	// Above are this run's reports of the root and every OU above the
-	// account (nil entries: not reported by this run).
+	// account, root first (nil entries: not reported by this run); the
+	// last, the OU directly above the account, is the evidence.
 	Above []*Group
 	// Depth is how many levels of the path must be in Above: the root and
 	// every OU on the path.
@@ -94,22 +99,21 @@ func Decide(a Account) Verdict {
 		return Verdict{Reason: fmt.Sprintf("the account moved from %s", e.Path)}
 	case e.Policies != a.Policies:
 		return Verdict{Reason: "the SCPs on the account's path changed"}
-	case len(a.Above) < a.Depth || a.Depth == 0:
+	case len(a.Above) != a.Depth || a.Depth == 0:
 		return Verdict{Reason: "this run has no report of every OU above the account"}
 	}
 	since := e.AsOf.Add(-PublicationDelay)
-	for _, g := range a.Above {
-		if g == nil || !g.OK {
-			return Verdict{Reason: "an OU above the account has no completed report in this run"}
-		}
-		for _, ns := range e.Services {
-			if t, ok := g.LastAccess[ns]; ok && t.After(since) {
-				return Verdict{Reason: fmt.Sprintf("%s shows access to %s at %s, after the earlier report's as-of less the publication delay (%s)",
-					g.Path, ns, t.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))}
-			}
+	g := a.Above[a.Depth-1]
+	if g == nil || !g.OK {
+		return Verdict{Reason: "the OU directly above the account has no completed report in this run"}
+	}
+	for _, ns := range e.Services {
+		if t, ok := g.LastAccess[ns]; ok && t.After(since) {
+			return Verdict{Reason: fmt.Sprintf("%s shows access to %s at %s, after the earlier report's as-of less the publication delay (%s)",
+				g.Path, ns, t.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))}
 		}
 	}
-	return Verdict{Carry: true, Reason: fmt.Sprintf("no access to its services above it since %s", since.UTC().Format(time.RFC3339))}
+	return Verdict{Carry: true, Reason: fmt.Sprintf("%s shows no access to its services since %s", g.Path, since.UTC().Format(time.RFC3339))}
 }
 
 // Attached is one SCP attached to a target: its id and document.

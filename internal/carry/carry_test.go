@@ -35,25 +35,29 @@ func TestDecide(t *testing.T) {
 		carry  bool
 		reason string // part of the reason
 	}{
-		{"nothing newer above", func(*Account) {}, true, "no access"},
+		{"nothing newer above", func(*Account) {}, true, "shows no access"},
 		{"access just inside the publication delay", func(a *Account) {
 			a.Above[1].LastAccess["s3"] = asOf.Add(-PublicationDelay + time.Second)
 		}, false, "shows access to s3"},
 		{"access exactly at as-of less the delay", func(a *Account) {
 			a.Above[1].LastAccess["s3"] = asOf.Add(-PublicationDelay)
-		}, true, "no access"},
-		{"access after the report at the root", func(a *Account) {
+		}, true, "shows no access"},
+		{"access after the report at the root only (in another OU's account)", func(a *Account) {
 			a.Above[0].LastAccess["ec2"] = asOf.Add(time.Hour)
-		}, false, root},
+		}, true, ouA + " shows no access"},
+		{"access after the report in the OU above", func(a *Account) {
+			a.Above[0].LastAccess["ec2"] = asOf.Add(time.Hour)
+			a.Above[1].LastAccess["ec2"] = asOf.Add(time.Hour)
+		}, false, ouA + " shows access to ec2"},
 		{"access to a service the account may not use", func(a *Account) {
 			a.Above[1].LastAccess["lambda"] = asOf.Add(time.Hour)
-		}, true, "no access"},
+		}, true, "shows no access"},
 		{"no earlier report", func(a *Account) { a.Earlier = nil }, false, "no earlier report"},
 		{"failed earlier report", func(a *Account) { a.Earlier.OK = false }, false, "failed"},
 		{"moved", func(a *Account) { a.Earlier.Path = ouB + "/111111111111" }, false, "moved"},
 		{"SCPs changed", func(a *Account) { a.Policies = "fp2" }, false, "SCPs"},
-		{"an OU report failed", func(a *Account) { a.Above[1].OK = false }, false, "no completed report"},
-		{"an OU not reported", func(a *Account) { a.Above[1] = nil }, false, "no completed report"},
+		{"the OU report above failed", func(a *Account) { a.Above[1].OK = false }, false, "no completed report"},
+		{"the OU above not reported", func(a *Account) { a.Above[1] = nil }, false, "no completed report"},
 		{"fewer levels than the path", func(a *Account) { a.Above = a.Above[:1] }, false, "every OU"},
 		{"management account", func(a *Account) { a.Management = true }, false, "management"},
 	}

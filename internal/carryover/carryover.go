@@ -104,7 +104,7 @@ type Groups struct {
 	// Above lists, for each pending account, the indexes of the root and
 	// OUs above it (-1: not reported by this run), root first.
 	above map[int][]int
-	// below lists, for each group, the pending accounts under it.
+	// below lists, for each group, the pending accounts directly under it.
 	below map[int][]int
 }
 
@@ -132,12 +132,13 @@ func (g *Groups) add(i int) {
 		j, ok := g.byPath[strings.Join(segs[:n], "/")]
 		if !ok {
 			j = -1
-		} else {
-			g.below[j] = append(g.below[j], i)
 		}
 		above = append(above, j)
 	}
 	g.above[i] = above
+	if n := len(above); n > 0 && above[n-1] >= 0 {
+		g.below[above[n-1]] = append(g.below[above[n-1]], i)
+	}
 }
 
 // Pending returns the pending accounts in manifest order.
@@ -151,7 +152,7 @@ func (g *Groups) Pending() []int {
 	return out
 }
 
-// Below returns the accounts waiting for group j.
+// Below returns the accounts waiting for group j: those directly under it.
 func (g *Groups) Below(j int) []int { return g.below[j] }
 
 // final reports whether group j's report in this run is settled: read
@@ -167,20 +168,21 @@ func (g *Groups) final(j int) bool {
 	return false
 }
 
-// Ready reports whether every report of this run above pending account i
-// is settled, so that the rule can be applied.
+// Ready reports whether this run's report of the OU directly above
+// pending account i (the rule's evidence) is settled, or will never be
+// (not in this run), so that the rule can be applied.
 func (g *Groups) Ready(i int) bool {
-	for _, j := range g.above[i] {
-		if j >= 0 && !g.final(j) {
-			return false
-		}
+	above := g.above[i]
+	if len(above) == 0 {
+		return true
 	}
-	return true
+	j := above[len(above)-1]
+	return j < 0 || g.final(j)
 }
 
 // Decide applies the rule to pending account i (Ready). A carried
-// account's proof instant is the earliest as-of of the reports above it:
-// the report holds as of then.
+// account's report holds as of the report that proved it: that of the OU
+// directly above it.
 func (g *Groups) Decide(i int) (carry.Verdict, time.Time) {
 	m := g.m
 	e := &m.Entities[i]
@@ -219,9 +221,7 @@ func (g *Groups) Decide(i int) (carry.Verdict, time.Time) {
 			for _, s := range accessed {
 				grp.LastAccess[s.Namespace] = asOf.Add(-time.Duration(s.Ago) * time.Second)
 			}
-			if proof.IsZero() || asOf.Before(proof) {
-				proof = asOf
-			}
+			proof = asOf // the last one, the OU directly above, is the evidence
 		}
 		a.Above = append(a.Above, grp)
 	}

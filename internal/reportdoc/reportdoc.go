@@ -137,9 +137,9 @@ const (
 type Carried struct {
 	Freshness string `json:"freshness"` // Unchanged or Stale
 	// AsOf is the instant the report holds at: for an unchanged report,
-	// the as-of of this run's reports of the root and OUs above the
-	// account that proved it (the earliest of them); for a stale one, the
-	// as-of of the carried report itself.
+	// the as-of of this run's report of the OU directly above the account
+	// (the root, for an account directly under it), which proved it; for
+	// a stale one, the as-of of the carried report itself.
 	AsOf *Time `json:"asOf"`
 	// FromRunID is the run whose job made the report.
 	FromRunID string `json:"fromRunId"`
