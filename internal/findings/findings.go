@@ -114,6 +114,7 @@ type EntityRecord struct {
 	Status        string           `json:"status"`
 	Error         *reportdoc.Error `json:"error"`
 	AsOf          *reportdoc.Time  `json:"asOf"`
+	Freshness     string           `json:"freshness,omitempty"`
 	Listed        int              `json:"servicesListed"`
 	Used          int              `json:"servicesUsed"`
 	Unused        []int            `json:"unused"`
@@ -175,6 +176,11 @@ type EntityFindings struct {
 	Status   string           `json:"status"`
 	Error    *reportdoc.Error `json:"error"`
 	AsOf     *reportdoc.Time  `json:"asOf"`
+	// Freshness says whether the report was made by the run's own job
+	// (fresh) or carried from an earlier run: unchanged (proven still
+	// true at AsOf) or stale (not proven: its evidence is as of AsOf,
+	// its own date). Empty for a failed report.
+	Freshness string `json:"freshness,omitempty"`
 	// Listed counts the services the report lists (those SCPs allow).
 	Listed int `json:"servicesListed"`
 	// Used counts the services accessed within the threshold.
@@ -233,6 +239,10 @@ func Analyze(e Entry, unusedDays int, opts scpsuggest.Options, buf []ServiceAge)
 		return f, buf, nil
 	}
 	f.AsOf = reportdoc.NewTime(time.Unix(e.Digest.AsOf, 0))
+	f.Freshness = e.Freshness
+	if f.Freshness == "" {
+		f.Freshness = reportdoc.Fresh
+	}
 	svcs, err := e.Digest.Services(buf)
 	if err != nil {
 		return f, buf, fmt.Errorf("findings: %s: %w", e.Entity.Path, err)

@@ -83,7 +83,7 @@ func (p *page) services() []Service {
 // record converts f for findings.json.
 func (p *page) record(f EntityFindings) EntityRecord {
 	r := EntityRecord{
-		Entity: f.Entity, PolicyID: f.PolicyID, Status: f.Status, Error: f.Error, AsOf: f.AsOf,
+		Entity: f.Entity, PolicyID: f.PolicyID, Status: f.Status, Error: f.Error, AsOf: f.AsOf, Freshness: f.Freshness,
 		Listed: f.Listed, Used: f.Used, Unused: make([]int, len(f.Unused)), NeverAccessed: f.NeverAccessed,
 		LastAccessed: make(map[string]int, len(f.LastAccessed)), SCP: f.SCP,
 		ManagementAccount: f.ManagementAccount, Note: f.Note,
