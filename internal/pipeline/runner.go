@@ -35,8 +35,8 @@ type runner struct {
 	// lists the waiting accounts to look at again.
 	groups    *carryover.Groups
 	undecided []int
-	nextPoll map[int]time.Time
-	lastSeen map[int]time.Time // last poll that saw the job IN_PROGRESS
+	nextPoll  map[int]time.Time
+	lastSeen  map[int]time.Time // last poll that saw the job IN_PROGRESS
 
 	notBefore   time.Time // no Generate before this (409 / throttling backoff)
 	limitStreak int

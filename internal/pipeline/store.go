@@ -123,12 +123,12 @@ type stored struct {
 	doc     *reportdoc.EntityReport
 	rows    []athena.Row
 	digest  findings.Digest
-	readErr error            // reading the report failed
+	readErr error // reading the report failed
 	// carryErr: the earlier report of a carried entity could not be
 	// copied.
 	carryErr error
-	failure *reportdoc.Error // the job is no longer COMPLETED
-	err     error            // writing the report failed
+	failure  *reportdoc.Error // the job is no longer COMPLETED
+	err      error            // writing the report failed
 	// throttled counts the throttled answers met by a prepare whose
 	// client did not count them itself.
 	throttled int
