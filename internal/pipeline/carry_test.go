@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -565,4 +566,34 @@ func TestCarryBudgetLeavesStale(t *testing.T) {
 	}
 	checkCarried(t, o, want, "n1", first)
 	checkOutcome(ctx, t, e.store, "n2")
+}
+
+// TestCarryDailyActivity: nights on an organization whose activity moves
+// with the clock (some accounts active each day, bursts, publication up
+// to four hours late). Every report of every night, carried or fresh,
+// equals what IAM answers for the account that night, and nights after
+// the first ask IAM for fewer account jobs than there are accounts.
+func TestCarryDailyActivity(t *testing.T) {
+	t.Parallel()
+	org := genOrg(t, orgmodel.GenerateOptions{OUs: 10, Accounts: 36, Depth: 3, Seed: 23, Daily: true})
+	e := newCarryEnv(t, org)
+	ctx := testCtx(t)
+	_, accounts := org.EntityCount()
+	carried := 0
+	for night := 1; night <= 3; night++ {
+		runID := "daily-" + strconv.Itoa(night)
+		_, kinds, _ := e.night(ctx, runID, "")
+		o := e.verify(ctx, runID, expectScope(org, true, false), nil)
+		f := o.summary.Freshness
+		t.Logf("night %d: account jobs %d of %d accounts; fresh %d, unchanged %d, stale %d", night, kinds[reportdoc.TypeAccount], accounts, f.Fresh, f.Unchanged, f.Stale)
+		if night > 1 {
+			if kinds[reportdoc.TypeAccount]+f.Unchanged != accounts || f.Stale != 0 {
+				t.Errorf("Got(night %d: %d account jobs, %d unchanged, %d stale); want the %d accounts refreshed or carried unchanged", night, kinds[reportdoc.TypeAccount], f.Unchanged, f.Stale, accounts)
+			}
+			carried += f.Unchanged
+		}
+	}
+	if carried == 0 {
+		t.Errorf("Got(no account carried in two nights); want the idle ones carried")
+	}
 }
