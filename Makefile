@@ -27,13 +27,17 @@ test:
 ## A count of inputs rather than a duration: when a duration runs out, Go
 ## 1.26's fuzzing coordinator can fail a target with a bare "context deadline
 ## exceeded" and no failing input (go.dev/issue/75804). 200000x is about
-## 10-20 s a target on two cores.
+## 10-20 s a target on two cores. Minimising each new input the fuzzer keeps
+## is bounded by FUZZMINIMIZE executions too: left to its default (60 s an
+## input), it can stall a busy machine for minutes.
 FUZZTIME ?= 200000x
+FUZZMINIMIZE ?= 2000x
+FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/runinput
-	$(GO) test -run '^$$' -fuzz '^FuzzValidRunID$$' -fuzztime $(FUZZTIME) ./internal/runinput
-	$(GO) test -run '^$$' -fuzz '^FuzzValidEntityPath$$' -fuzztime $(FUZZTIME) ./internal/runinput
-	$(GO) test -run '^$$' -fuzz '^FuzzValidPolicyID$$' -fuzztime $(FUZZTIME) ./internal/runinput
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParse$$' ./internal/runinput
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzValidRunID$$' ./internal/runinput
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzValidEntityPath$$' ./internal/runinput
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzValidPolicyID$$' ./internal/runinput
 
 ## e2e: the deployed shape end to end (part of test): Lambda binaries under
 ## aws-lambda-rie, the real state machine under aws-local-stepfunctions
