@@ -18,12 +18,17 @@ func init() {
 
 const diffUsage = `Usage: orgaudit diff [flags] RUN_A RUN_B
 
-Compares two stored runs entity by entity: services newly accessed in RUN_B
-(never accessed, unused or not listed in RUN_A, accessed within the threshold
-now) and services that became unused (accessed within the threshold in RUN_A,
-still listed and not accessed within it in RUN_B). Each run is judged from its
-own report time, with RUN_B's threshold. Only entities whose reports succeeded
-in both runs are compared.
+Compares two stored runs entity by entity, RUN_A the older: services newly
+accessed in RUN_B (never accessed, unused or not listed in RUN_A, accessed
+within the threshold now) and services that became unused (accessed within the
+threshold in RUN_A, still listed and not accessed within it in RUN_B). Each run
+is judged from its own report time, with RUN_B's threshold. Only entities whose
+reports succeeded in both runs are compared. Runs of two organizations are
+refused; the same run twice, or RUN_A newer than RUN_B, is compared with a
+warning. "latest" names the newest finished run (latest.json), "previous" the
+run it was compared with.
+
+  orgaudit diff previous latest
 `
 
 func diffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -45,6 +50,12 @@ func diffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "orgaudit diff:", err)
 		return exitFailure
 	}
+	for i := range pos {
+		if pos[i], err = resolveRun(ctx, store, pos[i]); err != nil {
+			fmt.Fprintln(stderr, "orgaudit diff:", err)
+			return exitFailure
+		}
+	}
 	b, err := loadRun(ctx, store, pos[1], st.unusedDays, env.UnusedDays)
 	if err != nil {
 		fmt.Fprintln(stderr, "orgaudit diff:", err)
@@ -54,6 +65,16 @@ func diffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		fmt.Fprintln(stderr, "orgaudit diff:", err)
 		return exitFailure
+	}
+	if oa, ob := a.summary.OrganizationID, b.summary.OrganizationID; oa != ob {
+		fmt.Fprintf(stderr, "orgaudit diff: run %s audits organization %s and run %s audits %s: compare two runs of one organization\n", pos[0], oa, pos[1], ob)
+		return exitUsage
+	}
+	switch sa, sb := a.summary.StartedAt, b.summary.StartedAt; {
+	case pos[0] == pos[1]:
+		fmt.Fprintf(stderr, "orgaudit diff: warning: RUN_A and RUN_B are the same run, %s: nothing can have changed\n", pos[0])
+	case sa != nil && sb != nil && sa.After(sb.Time):
+		fmt.Fprintf(stderr, "orgaudit diff: warning: run %s started after run %s: the changes read backwards (give the older run first)\n", pos[0], pos[1])
 	}
 	ch, err := findings.Compare(b.entries, &findings.Previous{RunID: pos[0], Entries: a.entries}, b.unusedDays)
 	if err != nil {

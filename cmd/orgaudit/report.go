@@ -244,7 +244,8 @@ Re-renders runs/RUN_ID/report.html from the run's stored JSON (summary.json and
 the per-entity reports), for example after an upgrade of orgaudit or to apply
 another --unused-days. The changes section compares with the run the summary
 names as previous (or --previous). Writes the page back to the store, or to
---html FILE.
+--html FILE. RUN_ID (and --previous) may be "latest", the newest finished run,
+or "previous", the run it was compared with.
 `
 
 func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -256,7 +257,7 @@ func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var previous, htmlPath string
 	fs := newFlagSet("orgaudit report", reportUsage, stderr)
 	st.register(fs, env)
-	fs.StringVar(&previous, "previous", "", "run to compare with (default: the summary's changes.previousRunId)")
+	fs.StringVar(&previous, "previous", "", "run to compare with, an id, latest or previous (default: the summary's changes.previousRunId)")
 	fs.StringVar(&htmlPath, "html", "", "write the page to this file instead of the store (- for stdout)")
 	pos, code := parseArgs(ctx, fs, args, 1, stdout, stderr)
 	if code >= 0 {
@@ -266,6 +267,12 @@ func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		fmt.Fprintln(stderr, "orgaudit report:", err)
 		return exitFailure
+	}
+	for _, name := range []*string{&pos[0], &previous} {
+		if *name, err = resolveRun(ctx, store, *name); err != nil {
+			fmt.Fprintln(stderr, "orgaudit report:", err)
+			return exitFailure
+		}
 	}
 	cur, err := loadRun(ctx, store, pos[0], st.unusedDays, env.UnusedDays)
 	if err != nil {

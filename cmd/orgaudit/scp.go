@@ -95,7 +95,7 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.BoolVar(&pf.ousOnly, "ous-only", false, "with --plan: attach policies to the root and OUs only, never to accounts (fewer policies; accounts' use still counts)")
 	fs.IntVar(&pf.existing, "existing-policies", 0, "with --plan: SCPs the organization holds now, unattached ones included (default: the distinct policies attached in the run, at least FullAWSAccess)")
 	fs.StringVar(&pf.outDir, "out-dir", "", "with --plan: write plan.json and one file per policy in --format (default json) to this directory")
-	fs.StringVar(&runID, "run", "", "run to read (default: the latest finished run, latest.json)")
+	fs.StringVar(&runID, "run", aliasLatest, "run to read: an id, latest (the newest finished run, latest.json) or previous (the run it was compared with)")
 	fs.StringVar(&keep, "keep", "", "comma-separated namespaces never to deny, added to the default list")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	pos, code := parseArgs(ctx, fs, args, -1, stdout, stderr)
@@ -135,10 +135,11 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailure
 	}
 	if runID == "" {
-		if runID, err = latestRunID(ctx, store); err != nil {
-			fmt.Fprintln(stderr, "orgaudit scp:", err)
-			return exitFailure
-		}
+		runID = aliasLatest
+	}
+	if runID, err = resolveRun(ctx, store, runID); err != nil {
+		fmt.Fprintln(stderr, "orgaudit scp:", err)
+		return exitFailure
 	}
 	run, err := loadRun(ctx, store, runID, st.unusedDays, env.UnusedDays)
 	if err != nil {

@@ -72,7 +72,7 @@ func whatifCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&in.policy, "policy", "", "the SCP to attach: a JSON file, - for standard input, or the id (p-…) of a policy the run recorded")
 	fs.StringVar(&in.target, "target", "", "the entity to attach it to: an id, a name or an entity path")
 	fs.Var(&in.detach, "detach", "a policy id attached to the target to detach (repeatable)")
-	fs.StringVar(&in.runID, "run", "", "run to read (default: the latest finished run, latest.json)")
+	fs.StringVar(&in.runID, "run", "", "run to read: an id, latest (the newest finished run, latest.json) or previous (the run it was compared with) (default: latest)")
 	fs.IntVar(&in.days, "days", 0, "a service accessed within this many days is in use (default: --unused-days, else the run's threshold)")
 	fs.BoolVar(&in.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&in.asMarkdown, "markdown", false, "print the result as a Markdown table (for a pull-request comment)")
@@ -169,10 +169,11 @@ func whatifRun(ctx context.Context, store objstore.Store, in whatifInput, candid
 	}
 	runID := in.runID
 	if runID == "" {
-		var err error
-		if runID, err = latestRunID(ctx, store); err != nil {
-			return fail(exitFailure, "%v", err)
-		}
+		runID = aliasLatest
+	}
+	runID, err := resolveRun(ctx, store, runID)
+	if err != nil {
+		return fail(exitFailure, "%v", err)
 	}
 	run, err := loadRunHead(ctx, store, runID, in.days, env.UnusedDays)
 	if err != nil {
