@@ -2,6 +2,7 @@ package findings
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/orgaudit/orgaudit/internal/catalog"
 	"github.com/orgaudit/orgaudit/internal/htmlreport"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpsuggest"
 )
 
@@ -84,17 +87,26 @@ func typeInto(id, text string) chromedp.Action[chromedp.Void] {
 	)
 }
 
+// script runs a JavaScript statement in the page as a step.
+func script(js string) chromedp.Action[chromedp.Void] {
+	ev := chromedp.Evaluate[bool]("(" + js + ", true)")
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error { _, err := ev(ctx, t); return err })
+}
+
 // filterEntities replaces the entity filter's text.
 func filterEntities(text string) chromedp.Action[chromedp.Void] { return typeInto("f-entity", text) }
 
-// browserInput is a synthetic run over the first 62 catalog services (all
-// visible at once, bedrock the last of them) plus three hand-made entities whose cells are known.
+// browserInput is a synthetic run over the first 62 catalog services, each
+// used somewhere, plus hand-made entities whose cells are known: Alpha;
+// Gamma, which lists 14 more services nobody accessed (the never-accessed
+// group, with the longest namespace of the catalog among them); the
+// management account; and an account five levels down, whose path wraps on a
+// narrow screen.
 func browserInput(t *testing.T) (Input, map[string]Entry) {
 	t.Helper()
 	in := synthRun(t, 200, 62, 11)
 	known := map[string]Entry{
 		"alpha": entry(t, "ou-ab12-alpha000", map[string]int{"acm": 3, "athena": 120, "backup": -1, "batch": 60, "bedrock": 400, "sts": 1}),
-		"gamma": entry(t, "ou-ab12-gamma000", nil),
 	}
 	a := known["alpha"]
 	a.Entity.Name = "Alpha"
@@ -107,11 +119,74 @@ func browserInput(t *testing.T) (Input, map[string]Entry) {
 	for _, ns := range []string{"acm", "athena", "backup", "batch", "bedrock"} {
 		ages[ns] = -1
 	}
+	for _, s := range catalog.All()[62:75] {
+		ages[s.Namespace] = -1
+	}
+	ages[longestNamespace] = -1
 	g := entry(t, "ou-ab12-gamma000", ages)
 	g.Entity.Name = "Gamma"
 	known["gamma"] = g
-	in.Entries = append(in.Entries, known["alpha"], known["gamma"])
+	account := func(id, name, path string, ages map[string]int) Entry {
+		e := entry(t, id, ages)
+		e.Entity = reportdoc.Entity{ID: id, Type: reportdoc.TypeAccount, Name: name, Path: path}
+		return e
+	}
+	known["mgmt"] = account("111111111111", "Management", "o-abcdefghij/r-ab12/111111111111", map[string]int{"s3": 2, "iam": 1, "acm": -1})
+	m := known["mgmt"]
+	m.Management = true // as Finalize marks it from ManagementAccountID
+	known["mgmt"] = m
+	known["deep"] = account("222222222222", "Deep account", "o-abcdefghij/r-ab12/ou-ab12-00000003/ou-ab12-deep0001/ou-ab12-deep0002/ou-ab12-deep0003/222222222222",
+		map[string]int{"s3": 2, "athena": 200, "acm": -1, longestNamespace: -1})
+	in.ManagementAccountID = "111111111111"
+	in.Entries = append(in.Entries, known["alpha"], known["gamma"], known["mgmt"], known["deep"])
 	return in, known
+}
+
+// longestNamespace is the longest service namespace of the catalog: its
+// column header must show whole.
+const longestNamespace = "license-manager-linux-subscriptions"
+
+// columnOrder is the heatmap's column order, worked out from the digests:
+// services used within days somewhere, the most widely used first; then
+// those accessed only longer ago; then, as the group, those never accessed
+// anywhere; each by namespace within its kind.
+func columnOrder(t *testing.T, entries []Entry, days int) (cols, group []string) {
+	t.Helper()
+	used, ever, listed := map[string]int{}, map[string]bool{}, map[string]bool{}
+	for _, e := range entries {
+		if e.Digest == nil {
+			continue
+		}
+		for _, s := range e.Digest.mustServices(t) {
+			listed[s.Namespace] = true
+			if !s.UnusedFor(days) {
+				used[s.Namespace]++
+			}
+			if !s.Never() {
+				ever[s.Namespace] = true
+			}
+		}
+	}
+	var inUse, old []string
+	for ns := range listed {
+		switch {
+		case used[ns] > 0:
+			inUse = append(inUse, ns)
+		case ever[ns]:
+			old = append(old, ns)
+		default:
+			group = append(group, ns)
+		}
+	}
+	slices.SortFunc(inUse, func(a, b string) int {
+		if used[a] != used[b] {
+			return used[b] - used[a]
+		}
+		return strings.Compare(a, b)
+	})
+	slices.Sort(old)
+	slices.Sort(group)
+	return append(inUse, old...), group
 }
 
 func (d *Digest) mustServices(t *testing.T) []ServiceAge {
@@ -138,6 +213,73 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	do(t, ctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")))
+	wantCols, wantGroup := columnOrder(t, in.Entries, 90)
+	if len(wantGroup) < 10 {
+		t.Fatalf("Got(%d never-accessed services in the input); want the group to have some", len(wantGroup))
+	}
+	headers := func(t *testing.T) []string {
+		t.Helper()
+		return eval[[]string](t, ctx, `Array.from(document.querySelectorAll(".ch:not(.grp)")).sort(function(a,b){return parseFloat(a.style.left)-parseFloat(b.style.left)}).map(function(e){return e.textContent})`)
+	}
+
+	t.Run("default selection is the root, with a hint", func(t *testing.T) {
+		title := eval[string](t, ctx, `document.querySelector("#detail h2").textContent`)
+		hint := eval[string](t, ctx, `(document.querySelector("#detail .hint")||{}).textContent||""`)
+		if title != "rootRoot" || !strings.Contains(hint, "Click any row") {
+			t.Errorf("Got(detail title, hint) = %q, %q; want the root (badge and name) and a hint to click a row", title, hint)
+		}
+		sel := eval[[]string](t, ctx, `Array.from(document.querySelectorAll(".rl.sel")).map(function(e){return e.dataset.id})`)
+		if !slices.Equal(sel, []string{"r-ab12"}) {
+			t.Errorf("Got(selected rows) = %q; want [r-ab12]", sel)
+		}
+	})
+
+	t.Run("columns: used first, never accessed collapsed into one group", func(t *testing.T) {
+		cols := eval[[]string](t, ctx, `window.orgauditColumns()`)
+		group := eval[[]string](t, ctx, `window.orgauditGroup()`)
+		if !slices.Equal(cols, wantCols) || !slices.Equal(group, wantGroup) {
+			t.Errorf("Got(columns, group) = %q, %q; want %q, %q", cols, group, wantCols, wantGroup)
+		}
+		// What the reader sees: the headers in view are the first columns,
+		// in that order.
+		h := headers(t)
+		if len(h) < 20 || !slices.Equal(h, wantCols[:len(h)]) {
+			t.Errorf("Got(headers in view) = %q; want the first %d of %q", h, len(h), wantCols)
+		}
+		// The group is one column at the end; its cells count the row's
+		// listed services of the group (Gamma lists them all).
+		do(t, ctx, filterEntities("gamma"), script(`document.getElementById("grid").scrollLeft = 1e6`), chromedp.Sleep(100*time.Millisecond))
+		text := eval[string](t, ctx, `(document.getElementById("never-group")||{}).textContent||""`)
+		if !strings.HasPrefix(text, fmt.Sprintf("%dservices never accessed anywhere", len(wantGroup))) {
+			t.Errorf("Got(group header) = %q; want %d services never accessed anywhere", text, len(wantGroup))
+		}
+		cell := eval[string](t, ctx, `(document.querySelector('.cell.grp[data-id="ou-ab12-gamma000"]')||{}).textContent||""`)
+		if cell != fmt.Sprint(len(wantGroup)) {
+			t.Errorf("Got(Gamma's group cell) = %q; want %d", cell, len(wantGroup))
+		}
+		// Opening the group shows its services one by one, after the others.
+		do(t, ctx, chromedp.Click(chromedp.ID("never-group")))
+		cols = eval[[]string](t, ctx, `window.orgauditColumns()`)
+		if want := append(slices.Clone(wantCols), wantGroup...); !slices.Equal(cols, want) || eval[int](t, ctx, `document.querySelectorAll("#never-group").length`) != 0 {
+			t.Errorf("Got(columns after opening the group) = %q; want %q and no group column", cols, want)
+		}
+		toggle := eval[string](t, ctx, `document.getElementById("never-toggle").textContent`)
+		if toggle != fmt.Sprintf("collapse the %d never-accessed services", len(wantGroup)) {
+			t.Errorf("Got(toggle) = %q; want it to offer collapsing", toggle)
+		}
+		// No header is cut, the catalog's longest namespace included (at
+		// the far right).
+		do(t, ctx, script(`document.getElementById("grid").scrollLeft = 1e6`), chromedp.Sleep(100*time.Millisecond))
+		cut := eval[[]string](t, ctx, `Array.from(document.querySelectorAll(".ch:not(.grp) span")).filter(function(s){return s.scrollWidth > s.clientWidth}).map(function(s){return s.textContent})`)
+		if len(cut) > 0 || !slices.Contains(headers(t), longestNamespace) {
+			t.Errorf("Got(cut headers) = %q (in view: %q); want none, %s shown", cut, headers(t), longestNamespace)
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("never-toggle")))
+		if group := eval[[]string](t, ctx, `window.orgauditGroup()`); !slices.Equal(group, wantGroup) {
+			t.Errorf("Got(group after collapsing) = %q; want %q", group, wantGroup)
+		}
+		do(t, ctx, script(`document.getElementById("grid").scrollLeft = 0`))
+	})
 
 	t.Run("known cells", func(t *testing.T) {
 		do(t, ctx, filterEntities("alpha"))
@@ -148,29 +290,108 @@ func TestReportInBrowser(t *testing.T) {
 			{"batch", "cell c-b"},
 			{"athena", "cell c-c u"},
 			{"bedrock", "cell c-d u"},
-			{"backup", "cell c-n u"},
+			{"backup", "cell c-n"},
 			{"amplify", "cell c-x"}, // listed for others, not for Alpha
 		}
 		for _, tc := range tests {
+			// The service filter brings the column into view.
+			do(t, ctx, typeInto("f-service", tc.ns))
 			sel := fmt.Sprintf(`.cell[data-id="ou-ab12-alpha000"][data-ns=%q]`, tc.ns)
 			got := eval[string](t, ctx, fmt.Sprintf(`(document.querySelector(%q)||{}).className||""`, sel))
 			if got != tc.want {
 				t.Errorf("Got(class of Alpha × %s) = %q; want %q", tc.ns, got, tc.want)
 			}
 		}
+		do(t, ctx, typeInto("f-service", " "))
+	})
+
+	t.Run("unused marker and legend are visible", func(t *testing.T) {
+		// The outline of an unused cell must stand out from every fill it
+		// is drawn on (WCAG's 3:1 for graphics), and the legend says so.
+		ratios := eval[[]float64](t, ctx, `(function(){
+			function lum(c){var m=c.match(/[\d.]+/g).slice(0,3).map(function(v){v/=255;return v<=0.03928?v/12.92:Math.pow((v+0.055)/1.055,2.4)});return 0.2126*m[0]+0.7152*m[1]+0.0722*m[2]}
+			return ["c-a","c-b","c-c","c-d"].map(function(k){
+				var e=document.createElement("i"); e.className="cell u "+k; document.getElementById("layer").appendChild(e);
+				var cs=getComputedStyle(e), bg=lum(cs.backgroundColor), mk=lum(cs.boxShadow.match(/rgba?\([^)]*\)/)[0]);
+				e.remove(); return (Math.max(bg,mk)+0.05)/(Math.min(bg,mk)+0.05);
+			});
+		})()`)
+		for i, r := range ratios {
+			if r < 3 {
+				t.Errorf("Got(contrast of the unused outline on bucket %d) = %.2f; want at least 3", i, r)
+			}
+		}
+		legend := eval[[]float64](t, ctx, `(function(){var r=document.getElementById("legend-unused").getBoundingClientRect();return [r.width,r.height,r.right,window.innerWidth]})()`)
+		if legend[0] == 0 || legend[1] == 0 || legend[2] > legend[3] {
+			t.Errorf("Got(legend of the outline at %v); want it laid out inside the window", legend)
+		}
+	})
+
+	t.Run("rows show type, id, depth and the management account", func(t *testing.T) {
+		do(t, ctx, filterEntities("o-abcdefghij"))
+		type label struct {
+			ID, Badge, Mgmt, Shown string
+			Indent                 float64
+		}
+		rows := eval[[]label](t, ctx, `Array.from(document.querySelectorAll(".rl")).map(function(e){
+			var m=e.querySelector(".badge.mgmt"), i=e.querySelector(".id");
+			return {ID:e.dataset.id, Badge:e.querySelector(".badge").textContent, Mgmt:m?m.textContent:"", Shown:i?i.textContent:"", Indent:parseFloat(e.style.paddingLeft)}})`)
+		want := map[string]label{
+			"r-ab12":           {Badge: "root", Shown: "r-ab12", Indent: 6},
+			"111111111111":     {Badge: "account", Mgmt: "management", Shown: "111111111111", Indent: 18},
+			"ou-ab12-00000003": {Badge: "OU", Shown: "ou-ab12-00000003", Indent: 18},
+		}
+		for _, r := range rows {
+			if w, ok := want[r.ID]; ok {
+				w.ID = r.ID
+				if r != w {
+					t.Errorf("Got(row %s) = %+v; want %+v", r.ID, r, w)
+				}
+				delete(want, r.ID)
+			}
+			if r.Mgmt != "" && r.ID != "111111111111" {
+				t.Errorf("Got(row %s marked management); want only the management account", r.ID)
+			}
+		}
+		for id := range want {
+			t.Errorf("Got(no row %s in view); want it", id)
+		}
+		do(t, ctx, filterEntities("222222222222"))
+		if got := eval[float64](t, ctx, `parseFloat(document.querySelector(".rl").style.paddingLeft)`); got != 6+12*5 {
+			t.Errorf("Got(indent of the account five levels down) = %v; want %v", got, 6+12*5)
+		}
+	})
+
+	t.Run("thousands separators", func(t *testing.T) {
+		var doc Document
+		if err := json.Unmarshal(res.FindingsJSON, &doc); err != nil {
+			t.Fatal(err)
+		}
+		totals, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("totals")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if doc.Totals.Unused < 1000 || !strings.Contains(totals, htmlreport.Thousands(doc.Totals.Unused)+"\n") && !strings.Contains(totals, htmlreport.Thousands(doc.Totals.Unused)) {
+			t.Errorf("Got(totals) = %q; want %s unused pairs with separators", totals, htmlreport.Thousands(doc.Totals.Unused))
+		}
 	})
 
 	t.Run("virtualised grid", func(t *testing.T) {
 		do(t, ctx, filterEntities("a"))
-		cells := eval[int](t, ctx, `document.querySelectorAll(".cell").length`)
+		cells := eval[int](t, ctx, `document.querySelectorAll(".cell:not(.grp)").length`)
+		groupCells := eval[int](t, ctx, `document.querySelectorAll(".cell.grp").length`)
 		rows := eval[int](t, ctx, `document.querySelectorAll(".rl").length`)
-		cols := eval[int](t, ctx, `document.querySelectorAll(".ch").length`)
-		// 62 services plus sts, which only Alpha lists.
-		if cells != rows*cols || rows == 0 || cols != 63 {
-			t.Errorf("Got(cells, rows, cols) = %d, %d, %d; want rows×cols cells over 63 columns", cells, rows, cols)
+		cols := len(headers(t))
+		if cells != rows*cols || rows == 0 || cols == 0 || (groupCells != 0 && groupCells != rows) {
+			t.Errorf("Got(cells, group cells, rows, cols) = %d, %d, %d, %d; want rows×cols cells and at most a group cell a row", cells, groupCells, rows, cols)
 		}
 		if total := len(in.Entries); rows >= total {
 			t.Errorf("Got(rendered rows) = %d; want fewer than the %d entities (only the visible part)", rows, total)
+		}
+		// The box takes the window's height.
+		box := eval[[]float64](t, ctx, `[document.getElementById("grid").getBoundingClientRect().height, window.innerHeight]`)
+		if box[0] < box[1]-60 || box[0] > box[1] {
+			t.Errorf("Got(heatmap height %v in a window %v high); want about the window's height", box[0], box[1])
 		}
 	})
 
@@ -189,20 +410,24 @@ func TestReportInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(count, "1 of 202 ") {
-			t.Errorf("Got(count) = %q; want it to start with \"1 of 202 \"", count)
+		if want := fmt.Sprintf("1 of %d entity reports ", len(in.Entries)); !strings.HasPrefix(count, want) {
+			t.Errorf("Got(count) = %q; want it to start with %q", count, want)
 		}
 	})
 
 	t.Run("service filter and only unused narrow columns", func(t *testing.T) {
 		do(t, ctx, filterEntities("a"), typeInto("f-service", "backup"))
-		cols := eval[[]string](t, ctx, `Array.from(document.querySelectorAll(".ch")).map(function(e){return e.textContent})`)
-		if want := []string{"backup", "backup-gateway", "backup-search", "backup-storage"}; !slices.Equal(cols, want) {
+		var want []string
+		for _, ns := range append(slices.Clone(wantCols), wantGroup...) {
+			if strings.Contains(ns, "backup") {
+				want = append(want, ns)
+			}
+		}
+		if cols := headers(t); !slices.Equal(cols, want) {
 			t.Errorf("Got(columns for service filter backup) = %q; want %q", cols, want)
 		}
 		do(t, ctx, filterEntities("alpha"), chromedp.Click(chromedp.ID("f-unused")))
-		cols = eval[[]string](t, ctx, `Array.from(document.querySelectorAll(".ch")).map(function(e){return e.textContent})`)
-		if !slices.Equal(cols, []string{"backup"}) {
+		if cols := headers(t); !slices.Equal(cols, []string{"backup"}) {
 			t.Errorf("Got(columns for backup, only unused, Alpha) = %q; want [backup]", cols)
 		}
 		do(t, ctx, chromedp.Click(chromedp.ID("f-unused")), typeInto("f-service", " ")) // blank matches every service
@@ -221,6 +446,7 @@ func TestReportInBrowser(t *testing.T) {
 		if got := labels(t); first(got) != "ou-ab12-00000099" {
 			t.Errorf("Got(first row by name, descending) = %q; want ou-ab12-00000099 (Team 0099)", first(got))
 		}
+		do(t, ctx, chromedp.Click(chromedp.ID("sort-path")))
 	})
 
 	t.Run("scp suggestion matches package scpsuggest", func(t *testing.T) {
@@ -236,6 +462,9 @@ func TestReportInBrowser(t *testing.T) {
 		docs := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#detail pre.scp")).map(function(e){return e.textContent})`)
 		if !slices.Equal(docs, want.Policies) {
 			t.Errorf("Got(page SCP) = %q; want %q", docs, want.Policies)
+		}
+		if n := eval[int](t, ctx, `document.querySelectorAll("#detail .hint").length`); n != 0 {
+			t.Errorf("Got(%d hints after a row was picked); want none", n)
 		}
 		// This run records no SCPs: the page says the suggestion is unchecked.
 		verdict := eval[string](t, ctx, `Array.from(document.querySelectorAll("#detail p")).map(function(e){return e.textContent}).filter(function(s){return s.indexOf("What-if")===0}).join("|")`)
@@ -259,6 +488,18 @@ func TestReportInBrowser(t *testing.T) {
 		}
 		if !strings.Contains(changes, "2026-11-24T03-00-00Z") || !strings.Contains(changes, "acm") {
 			t.Errorf("Got(changes section) = %q; want the previous run id and acm newly accessed", changes)
+		}
+	})
+
+	t.Run("management account has no suggestion and says why", func(t *testing.T) {
+		do(t, ctx, filterEntities("111111111111"), chromedp.Click(chromedp.CSS(`.rl[data-id="111111111111"]`)))
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("detail")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, ManagementAccountNote) || !strings.Contains(text, "management account, account 111111111111") ||
+			eval[int](t, ctx, `document.querySelectorAll("#detail pre.scp").length`) != 0 {
+			t.Errorf("Got(detail of the management account) = %q; want it marked, the reason, and no SCP", text)
 		}
 	})
 
@@ -302,25 +543,67 @@ func TestReportInBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("screenshot", func(t *testing.T) {
-		do(t, ctx, filterEntities("a"), chromedp.Click(chromedp.ID("sort-path")),
-			chromedp.Click(chromedp.CSS(`.rl[data-id="ou-ab12-00000003"]`)))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG, not JPEG */)
-		if err != nil {
-			t.Fatal(err)
+	t.Run("screenshots at 1400 and 480 pixels", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")))
+		screenshot(t, ctx, "report-1400.png")
+
+		// A phone-sized window: nothing overflows the page, the unused
+		// services table fits its card, and the deep account's path breaks
+		// only after a slash.
+		do(t, ctx, chromedp.EmulateViewport(480, 900), chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")),
+			filterEntities("222222222222"), chromedp.Click(chromedp.CSS(`.rl[data-id="222222222222"]`)))
+		overflow := eval[[]string](t, ctx, `(function(){
+			var out=[], d=document.documentElement;
+			if (d.scrollWidth > d.clientWidth) out.push("page " + d.scrollWidth + " > " + d.clientWidth);
+			if (window.innerWidth !== 480) out.push("window " + window.innerWidth);
+			document.querySelectorAll("section, .list").forEach(function(e){
+				if (e.scrollWidth > e.clientWidth + 1) out.push((e.id || e.className) + " " + e.scrollWidth + " > " + e.clientWidth);
+			});
+			var t=document.querySelector("#detail .list table");
+			if (!t || t.getBoundingClientRect().right > document.getElementById("detail").getBoundingClientRect().right) out.push("unused table outside its card");
+			return out;
+		})()`)
+		if len(overflow) > 0 {
+			t.Errorf("Got(horizontal overflow at 480 px) = %q; want none", overflow)
 		}
-		if err := os.MkdirAll(artifacts, 0o755); err != nil {
-			t.Fatal(err)
+		broken := eval[[]string](t, ctx, `(function(){
+			var p=document.querySelector("#detail .path"), out=[], lines={};
+			var parts=Array.from(p.querySelectorAll(".seg"));
+			if (parts.map(function(n){return n.textContent}).join("") !== "o-abcdefghij/r-ab12/ou-ab12-00000003/ou-ab12-deep0001/ou-ab12-deep0002/ou-ab12-deep0003/222222222222") out.push("path shown as " + p.textContent);
+			parts.forEach(function(n){
+				var tops={}; Array.from(n.getClientRects()).forEach(function(x){tops[Math.round(x.top)]=1});
+				if (Object.keys(tops).length > 1) out.push(n.textContent);
+				Object.keys(tops).forEach(function(k){lines[k]=1});
+			});
+			if (Object.keys(lines).length < 2) out.push("the path did not wrap at all: the test proves nothing");
+			return out;
+		})()`)
+		if len(broken) > 0 {
+			t.Errorf("Got(path parts broken across lines at 480 px) = %q; want breaks only after a slash", broken)
 		}
-		out := filepath.Join(artifacts, "report.png")
-		if err := os.WriteFile(out, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if len(png) < 10_000 {
-			t.Errorf("Got(len(screenshot)) = %d; want a real page image", len(png))
-		}
-		t.Logf("screenshot: %s (%d bytes)", out, len(png))
+		screenshot(t, ctx, "report-480.png")
 	})
+}
+
+// screenshot saves a full-page PNG of the page under testdata/artifacts
+// (gitignored), where a person can look at it after the test.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG, not JPEG */)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(artifacts, name)
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(png) < 10_000 {
+		t.Errorf("Got(len(%s)) = %d; want a real page image", name, len(png))
+	}
+	t.Logf("screenshot: %s (%d bytes)", out, len(png))
 }
 
 func first(s []string) string {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/orgaudit/orgaudit/internal/htmlreport"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpplan"
 )
@@ -173,7 +174,7 @@ func planOf(entries []Entry, days int) Plan {
 		return Plan{Error: err.Error(), Reports: reports}
 	}
 	if len(ns.nodes) > maxPlanReports {
-		return Plan{Error: fmt.Sprintf("this run has %s root and OU reports, more than an organization holds; run `orgaudit scp --plan` for its plan", thousands(len(ns.nodes))), Reports: reports}
+		return Plan{Error: fmt.Sprintf("this run has %s root and OU reports, more than an organization holds; run `orgaudit scp --plan` for its plan", htmlreport.Thousands(len(ns.nodes))), Reports: reports}
 	}
 	pl := planNodeSet(ns, ousOnly)
 	pl.Reports = reports
@@ -224,16 +225,4 @@ func planNodeSet(ns nodeSet, ousOnly bool) Plan {
 		return Plan{Error: fmt.Sprintf("the plan failed its check and is not shown: %v", err)}
 	}
 	return Plan{Plan: out, OUsOnly: ousOnly}
-}
-
-// thousands writes n with comma separators.
-func thousands(n int) string {
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

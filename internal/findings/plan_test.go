@@ -153,11 +153,3 @@ func TestPlanOfSmallRunIsTheFullPlan(t *testing.T) {
 		t.Error("Got(no account targets); want accounts planned below the limit")
 	}
 }
-
-func TestThousands(t *testing.T) {
-	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 11001: "11,001", 1234567: "1,234,567", -4500: "-4,500"} {
-		if got := thousands(n); got != want {
-			t.Errorf("Got(thousands(%d)) = %q; want %q", n, got, want)
-		}
-	}
-}

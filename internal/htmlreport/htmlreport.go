@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"strconv"
 
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
@@ -168,7 +169,19 @@ type meta struct {
 //go:embed report.html.tmpl
 var pageText string
 
-var page = template.Must(template.New("report").Parse(pageText))
+var page = template.Must(template.New("report").Funcs(template.FuncMap{"num": Thousands}).Parse(pageText))
+
+// Thousands writes n with comma separators, as the page writes its counts.
+func Thousands(n int) string {
+	if n < 0 {
+		return "-" + Thousands(-n)
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
 
 // dataMarker stands in for the data while the template runs; the data is
 // spliced in afterwards so that it is never copied through the template.

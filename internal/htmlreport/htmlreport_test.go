@@ -97,3 +97,11 @@ func TestRenderIsSelfContained(t *testing.T) {
 		}
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 11001: "11,001", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := Thousands(n); got != want {
+			t.Errorf("Got(Thousands(%d)) = %q; want %q", n, got, want)
+		}
+	}
+}
