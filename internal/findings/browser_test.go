@@ -87,6 +87,18 @@ func typeInto(id, text string) chromedp.Action[chromedp.Void] {
 	)
 }
 
+// waitFor polls a JavaScript condition for up to 5 seconds; the page draws
+// the heatmap on an animation frame after a scroll.
+func waitFor(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if eval[bool](t, ctx, cond) {
+			return
+		}
+	}
+	t.Errorf("Got(%s false for 5 s); want true", cond)
+}
+
 // script runs a JavaScript statement in the page as a step.
 func script(js string) chromedp.Action[chromedp.Void] {
 	ev := chromedp.Evaluate[bool]("(" + js + ", true)")
@@ -248,7 +260,8 @@ func TestReportInBrowser(t *testing.T) {
 		}
 		// The group is one column at the end; its cells count the row's
 		// listed services of the group (Gamma lists them all).
-		do(t, ctx, filterEntities("gamma"), script(`document.getElementById("grid").scrollLeft = 1e6`), chromedp.Sleep(100*time.Millisecond))
+		do(t, ctx, filterEntities("gamma"), script(`document.getElementById("grid").scrollLeft = 1e6`))
+		waitFor(t, ctx, `!!document.getElementById("never-group")`) // drawn on the next frame
 		text := eval[string](t, ctx, `(document.getElementById("never-group")||{}).textContent||""`)
 		if !strings.HasPrefix(text, fmt.Sprintf("%dservices never accessed anywhere", len(wantGroup))) {
 			t.Errorf("Got(group header) = %q; want %d services never accessed anywhere", text, len(wantGroup))
@@ -269,7 +282,8 @@ func TestReportInBrowser(t *testing.T) {
 		}
 		// No header is cut, the catalog's longest namespace included (at
 		// the far right).
-		do(t, ctx, script(`document.getElementById("grid").scrollLeft = 1e6`), chromedp.Sleep(100*time.Millisecond))
+		do(t, ctx, script(`document.getElementById("grid").scrollLeft = 1e6`))
+		waitFor(t, ctx, fmt.Sprintf(`!!document.querySelector('.ch[data-ns=%q]')`, longestNamespace))
 		cut := eval[[]string](t, ctx, `Array.from(document.querySelectorAll(".ch:not(.grp) span")).filter(function(s){return s.scrollWidth > s.clientWidth}).map(function(s){return s.textContent})`)
 		if len(cut) > 0 || !slices.Contains(headers(t), longestNamespace) {
 			t.Errorf("Got(cut headers) = %q (in view: %q); want none, %s shown", cut, headers(t), longestNamespace)
