@@ -1,6 +1,8 @@
 // Command start is the Start Lambda function of the orgaudit state machine.
 // Start checks that no other run is running, validates the run input, walks
-// the organization, writes the run manifest and starts the first report jobs.
+// the organization and writes the run manifest. It is also the AuditFailed
+// task at the end of the failure path: it ends the failed execution, or,
+// when the execution was redriven, resumes its run.
 package main
 
 import (
@@ -19,5 +21,5 @@ import (
 func main() {
 	var states *sfn.Client
 	p := boot.Pipeline(func(awsCfg aws.Config, _ *pipeline.Deps) { states = sfn.NewFromConfig(awsCfg) })
-	lambda.Start(sfnrun.OneAtATime(states, p.Start, slog.New(slog.NewJSONHandler(os.Stdout, nil))))
+	lambda.Start(sfnrun.Handler(states, p, slog.New(slog.NewJSONHandler(os.Stdout, nil))))
 }

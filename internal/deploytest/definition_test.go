@@ -14,6 +14,7 @@ var taskFunction = map[string]string{
 	"Check":         "CheckFunction",
 	"Store":         "StoreFunction",
 	"RecordFailure": "StoreFunction",
+	"AuditFailed":   "StartFunction",
 }
 
 // transientLambdaErrors are the Lambda service errors every Task retries.
@@ -76,7 +77,11 @@ func TestLoopShape(t *testing.T) {
 		{"Wait", "Wait", "Check"},
 		{"Check", "Task", "Store"},
 		{"Store", "Task", "Done"},
+		{"Caught", "Pass", "RecordFailure"},
 		{"RecordFailure", "Task", "AuditFailed"},
+		// Redriven, AuditFailed resumes the run: through Walked (a walk
+		// that was not done goes on) into the loop.
+		{"AuditFailed", "Task", "Walked"},
 	}
 	for _, e := range edges {
 		s := def.state(t, e.from)
@@ -170,6 +175,7 @@ func TestRetryPolicies(t *testing.T) {
 		{"Check", true},
 		{"Store", true},
 		{"RecordFailure", true},
+		{"AuditFailed", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.state, func(t *testing.T) {
@@ -206,7 +212,7 @@ func TestRetryPolicies(t *testing.T) {
 			// answer, not a glitch: it must reach the Catch, not loop.
 			for _, r := range s.Retry {
 				for _, e := range r.ErrorEquals {
-					if e == "States.ALL" || e == "States.TaskFailed" || e == "InvalidInput" {
+					if e == "States.ALL" || e == "States.TaskFailed" || e == "InvalidInput" || e == "AuditFailed" || e == "AlreadyRunning" {
 						t.Errorf("Got(%q retries %s) = true; want false", tt.state, e)
 					}
 				}
@@ -220,24 +226,44 @@ func TestFailurePath(t *testing.T) {
 	if c := def.state(t, "Start").Catch; len(c) != 0 {
 		t.Errorf("Got(Start Catch) = %+v; want none: InvalidInput and other Start errors fail the execution as they are", c)
 	}
-	wantCatch := []aslCatcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.error", Next: "RecordFailure"}}
+	wantCatch := []aslCatcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.error", Next: "Caught"}}
 	for _, name := range []string{"Walk", "Check", "Store"} {
 		if got := def.state(t, name).Catch; canon(got) != canon(wantCatch) {
 			t.Errorf("Got(%q Catch) = %s; want %s", name, canon(got), canon(wantCatch))
 		}
 	}
+	// Caught adds the redrive count at which the error was caught to the
+	// State, beside the error.
+	caught := def.state(t, "Caught")
+	wantCaught := map[string]any{"redriveCount.$": "$$.Execution.RedriveCount"}
+	if caught.Type != "Pass" || canon(caught.Parameters) != canon(wantCaught) || string(caught.ResultPath) != `"$.caught"` {
+		t.Errorf("Got(Caught) = %s %s at %s; want Pass %s at $.caught", caught.Type, canon(caught.Parameters), caught.ResultPath, canon(wantCaught))
+	}
 	rec := def.state(t, "RecordFailure")
 	if string(rec.ResultPath) != "null" {
-		t.Errorf("Got(RecordFailure ResultPath) = %s; want null, keeping $.error for the Fail state", rec.ResultPath)
+		t.Errorf("Got(RecordFailure ResultPath) = %s; want null, keeping $.error and $.caught for AuditFailed", rec.ResultPath)
 	}
 	for _, c := range rec.Catch {
-		if c.Next != "AuditFailed" || c.ResultPath == "$" || c.ResultPath == "$.error" {
-			t.Errorf("Got(RecordFailure Catch) = %+v; want AuditFailed keeping $.error", c)
+		if c.Next != "AuditFailed" || c.ResultPath == "$" || c.ResultPath == "$.error" || c.ResultPath == "$.caught" {
+			t.Errorf("Got(RecordFailure Catch) = %+v; want AuditFailed keeping $.error and $.caught", c)
 		}
 	}
+	// AuditFailed is a task, not a Fail state: a RedriveExecution runs the
+	// failed state again, and a Fail state would only fail again. It gets
+	// the State whole and the redrive count now, from the context object.
 	fail := def.state(t, "AuditFailed")
-	if fail.Type != "Fail" || fail.Error != "AuditFailed" || fail.CausePath != "$.error.Cause" {
-		t.Errorf("Got(AuditFailed) = %s %q %q; want Fail \"AuditFailed\" with CausePath $.error.Cause", fail.Type, fail.Error, fail.CausePath)
+	wantParams := map[string]any{"executionName.$": "$$.Execution.Name", "stateMachineArn.$": "$$.StateMachine.Id",
+		"executionArn.$": "$$.Execution.Id", "redriveCount.$": "$$.Execution.RedriveCount", "failedState.$": "$"}
+	if fail.Type != "Task" || canon(fail.Parameters) != canon(wantParams) {
+		t.Errorf("Got(AuditFailed) = %s %s; want a Task with Parameters %s", fail.Type, canon(fail.Parameters), canon(wantParams))
+	}
+	if len(fail.Catch) != 0 || fail.ResultPath != nil {
+		t.Errorf("Got(AuditFailed Catch %+v, ResultPath %s); want neither: its error ends the execution, its result is the resumed run's State", fail.Catch, fail.ResultPath)
+	}
+	for name, s := range def.States {
+		if s.Type == "Fail" {
+			t.Errorf("Got(Fail state %q); want none: a redrive of an execution that ended there could only fail again", name)
+		}
 	}
 }
 
@@ -262,7 +288,7 @@ func TestTaskTimeoutsExceedFunctionTimeouts(t *testing.T) {
 // then the State (well under 2 KB) however many times the loop turns.
 func TestPayloadDoesNotGrow(t *testing.T) {
 	def := loadDefinition(t)
-	for _, name := range []string{"Start", "Walk", "Check", "Store"} {
+	for _, name := range []string{"Start", "Walk", "Check", "Store", "AuditFailed"} {
 		if rp := def.state(t, name).ResultPath; rp != nil {
 			t.Errorf("Got(%q ResultPath) = %s; want none, so the State replaces the input", name, rp)
 		}

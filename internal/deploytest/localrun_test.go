@@ -90,6 +90,9 @@ func (f *fakeLambda) sequence() []string {
 		if _, failed := c.payload["error"]; failed {
 			name = "RecordFailure"
 		}
+		if _, failed := c.payload["failedState"]; failed {
+			name = "AuditFailed"
+		}
 		out = append(out, name)
 	}
 	return out
@@ -106,6 +109,15 @@ const (
 // printed and its exit code (0 succeeded, 2 the execution failed).
 func runLocal(t *testing.T, f *fakeLambda, input string) (string, int) {
 	t.Helper()
+	return runLocalFrom(t, f, input, "", 0)
+}
+
+// runLocalFrom is runLocal starting at state (the definition's StartAt
+// when empty) with the context object's Execution.RedriveCount set to
+// redrives: with the failed state and its input, what a RedriveExecution
+// runs.
+func runLocalFrom(t *testing.T, f *fakeLambda, input, state string, redrives int) (string, int) {
+	t.Helper()
 	bin, err := filepath.Abs(filepath.Join(repoRoot, "node_modules", ".bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +129,11 @@ func runLocal(t *testing.T, f *fakeLambda, input string) (string, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if state != "" {
+		if rendered, err = RedriveDefinition(rendered, state); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dir := t.TempDir()
 	defPath := filepath.Join(dir, "auditor.json")
 	if err := os.WriteFile(defPath, rendered, 0o644); err != nil {
@@ -125,11 +142,18 @@ func runLocal(t *testing.T, f *fakeLambda, input string) (string, int) {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 
-	cmd := exec.Command(localSFN, "-f", defPath,
-		"--context", fmt.Sprintf(`{"Execution":{"Name":"exec-1","Id":%q},"StateMachine":{"Id":%q}}`, localExecutionARN, localStateMachineARN),
+	args := []string{"-f", defPath,
+		"--context", fmt.Sprintf(`{"Execution":{"Name":"exec-1","Id":%q,"RedriveCount":%d},"StateMachine":{"Id":%q}}`, localExecutionARN, redrives, localStateMachineARN),
 		// Waits and retry pauses take no time here; their lengths are not
 		// what these tests are about.
-		"-w", "Wait:0", "-r", "Start:0", "-r", "Check:0", "-r", "Store:0", "-r", "RecordFailure:0")
+		"-w", "Wait:0", "-r", "Start:0", "-r", "Check:0", "-r", "Store:0", "-r", "RecordFailure:0", "-r", "AuditFailed:0"}
+	if state != "" {
+		// Started elsewhere than StartAt, the definition has states no
+		// transition reaches (Start), which local-sfn's checks refuse; the
+		// definition is the committed one, which every other run checks.
+		args = append(args, "--no-validation")
+	}
+	cmd := exec.Command(localSFN, args...)
 	cmd.Env = append(os.Environ(),
 		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"AWS_ENDPOINT_URL_LAMBDA="+srv.URL,
@@ -153,8 +177,25 @@ func runLocal(t *testing.T, f *fakeLambda, input string) (string, int) {
 
 // simulatedRun answers like the real steps for a run of total entities:
 // Check completes one per call, Store reports done when all are complete.
+// The Start function as the AuditFailed task fails with AuditFailed and the
+// caught cause, unless the redrive count has grown since the error was
+// caught; then it resumes the run: the State as it was, without the
+// failure path's fields.
 func simulatedRun(total int) func(string, map[string]any, int) reply {
 	return func(function string, p map[string]any, n int) reply {
+		if failed, ok := p["failedState"].(map[string]any); ok {
+			caught, _ := failed["caught"].(map[string]any)
+			if caught != nil && p["redriveCount"].(float64) > caught["redriveCount"].(float64) {
+				s := copyState(failed)
+				delete(s, "error")
+				delete(s, "caught")
+				delete(s, "recordError")
+				s["waitSeconds"] = 0
+				return reply{result: s}
+			}
+			errObj, _ := failed["error"].(map[string]any)
+			return reply{errType: "AuditFailed", errMsg: fmt.Sprint(errObj["Cause"])}
+		}
 		switch function {
 		case "StartFunction":
 			return reply{result: map[string]any{
@@ -250,11 +291,11 @@ func TestLocalRunFailurePath(t *testing.T) {
 	}{
 		{
 			name: "handler error in Check is not retried and is recorded", failing: "CheckFunction", errType: "ManifestWriteFailed",
-			wantCalls: []string{"Start", "Check", "RecordFailure"}, wantCode: 2,
+			wantCalls: []string{"Start", "Check", "RecordFailure", "AuditFailed"}, wantCode: 2,
 		},
 		{
 			name: "handler error in Store is recorded", failing: "StoreFunction", errType: "ReportParseFailed",
-			wantCalls: []string{"Start", "Check", "Store", "RecordFailure"}, wantCode: 2,
+			wantCalls: []string{"Start", "Check", "Store", "RecordFailure", "AuditFailed"}, wantCode: 2,
 		},
 		{
 			name: "timed-out Check is retried", failing: "CheckFunction", errType: "Sandbox.Timedout",
@@ -284,18 +325,32 @@ func TestLocalRunFailurePath(t *testing.T) {
 			if tt.wantCode == 0 {
 				return
 			}
-			rec := f.calls[len(f.calls)-1].payload
+			rec := f.calls[len(f.calls)-2].payload
 			errObj, _ := rec["error"].(map[string]any)
 			if errObj["Error"] != tt.errType || !strings.Contains(fmt.Sprint(errObj["Cause"]), "step broke on purpose") {
 				t.Errorf("Got(RecordFailure error) = %s; want Error %q and the message in Cause", canon(rec["error"]), tt.errType)
 			}
-			delete(rec, "error")
-			if rec["runId"] != "exec-1" || rec["manifestKey"] == nil {
-				t.Errorf("Got(RecordFailure State) = %s; want the State the failed step received", canon(rec))
+			// Caught put the redrive count (0: not redriven) beside the error.
+			if canon(rec["caught"]) != canon(map[string]any{"redriveCount": 0}) {
+				t.Errorf("Got(RecordFailure caught) = %s; want {redriveCount: 0}", canon(rec["caught"]))
 			}
-			// The Fail state's cause is the original error's cause.
-			if !strings.Contains(out, "step broke on purpose") {
-				t.Errorf("Got(output) = %q; want the failed step's cause", out)
+			state := copyState(rec)
+			delete(state, "error")
+			delete(state, "caught")
+			if state["runId"] != "exec-1" || state["manifestKey"] == nil {
+				t.Errorf("Got(RecordFailure State) = %s; want the State the failed step received", canon(state))
+			}
+			// AuditFailed gets RecordFailure's input whole, and the
+			// execution's redrive count.
+			end := f.calls[len(f.calls)-1].payload
+			wantEnd := map[string]any{"executionName": "exec-1", "stateMachineArn": localStateMachineARN, "executionArn": localExecutionARN,
+				"redriveCount": 0, "failedState": rec}
+			if canon(end) != canon(wantEnd) {
+				t.Errorf("Got(AuditFailed event) = %s; want %s", canon(end), canon(wantEnd))
+			}
+			// The execution fails with AuditFailed and the original cause.
+			if !strings.Contains(out, "AuditFailed: ") || !strings.Contains(out, "step broke on purpose") {
+				t.Errorf("Got(output) = %q; want AuditFailed with the failed step's cause", out)
 			}
 		})
 	}
@@ -315,7 +370,54 @@ func TestLocalRunFailsEvenWhenRecordingFails(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "check broke") {
 		t.Errorf("Got(exit, output) = (%d, %q); want (2, the original cause)", code, out)
 	}
-	if got := f.sequence(); canon(got) != canon([]string{"Start", "Check", "RecordFailure"}) {
-		t.Errorf("Got(calls) = %v; want [Start Check RecordFailure]", got)
+	if got := f.sequence(); canon(got) != canon([]string{"Start", "Check", "RecordFailure", "AuditFailed"}) {
+		t.Errorf("Got(calls) = %v; want [Start Check RecordFailure AuditFailed]", got)
+	}
+	if end := f.calls[len(f.calls)-1].payload["failedState"].(map[string]any); end["recordError"] == nil || end["error"] == nil {
+		t.Errorf("Got(AuditFailed failed State) = %s; want the caught error and RecordFailure's own", canon(end))
+	}
+}
+
+// TestLocalRunRedriveResumes runs a failed execution's failure path, then
+// stands in for a RedriveExecution: the definition started at the state
+// that failed (AuditFailed), with the input it had then and the context
+// object's redrive count at 1. The first run ends in AuditFailed; the
+// redrive goes back into the loop and succeeds.
+func TestLocalRunRedriveResumes(t *testing.T) {
+	ok := simulatedRun(2)
+	broken := true
+	f := &fakeLambda{handle: func(function string, p map[string]any, n int) reply {
+		if function == "CheckFunction" && broken {
+			return reply{errType: "StepFailed", errMsg: "check run exec-1: s3 is down"}
+		}
+		return ok(function, p, n)
+	}}
+	out, code := runLocal(t, f, `{}`)
+	if code != 2 || !strings.Contains(out, "AuditFailed: ") {
+		t.Fatalf("Got(first run exit, output) = (%d, %q); want (2, AuditFailed)", code, out)
+	}
+	last := f.calls[len(f.calls)-1].payload
+	failedInput, err := json.Marshal(last["failedState"])
+	if err != nil || last["redriveCount"] != float64(0) {
+		t.Fatalf("Got(AuditFailed event) = %s; want redriveCount 0 and the failed State", canon(last))
+	}
+
+	broken = false
+	f.calls = nil
+	out, code = runLocalFrom(t, f, string(failedInput), "AuditFailed", 1)
+	if code != 0 {
+		t.Fatalf("Got(redrive exit) = %d; want 0\n%s", code, out)
+	}
+	// AuditFailed resumes, then the loop runs to Succeeded.
+	want := []string{"AuditFailed", "Check", "Store", "Check", "Store"}
+	if got := f.sequence(); canon(got) != canon(want) {
+		t.Fatalf("Got(redrive calls) = %v; want %v", got, want)
+	}
+	first := f.calls[0].payload
+	if first["redriveCount"] != float64(1) || canon(first["failedState"]) != canon(last["failedState"]) {
+		t.Errorf("Got(redriven AuditFailed event) = %s; want redriveCount 1 and the same failed State", canon(first))
+	}
+	if !strings.Contains(out, "done: true") {
+		t.Errorf("Got(output) = %q; want the final State with done: true", out)
 	}
 }

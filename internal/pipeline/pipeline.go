@@ -70,6 +70,19 @@ type State struct {
 	WalkCalls      int  `json:"walkCalls,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
 	Error *StepError `json:"error,omitempty"`
+	// Caught is set on the failure path by the state machine's Caught
+	// state (ResultPath $.caught): the execution's redrive count when the
+	// error was caught, so that the AuditFailed task can tell a redrive of
+	// the failed execution from the failure itself.
+	Caught *Caught `json:"caught,omitempty"`
+	// RecordError is set by RecordFailure's Catch when the FAILED summary
+	// could not be written.
+	RecordError *StepError `json:"recordError,omitempty"`
+}
+
+// Caught is what the state machine's Caught state records.
+type Caught struct {
+	RedriveCount int `json:"redriveCount"`
 }
 
 // StepError is the error object Step Functions' Catch records.

@@ -73,13 +73,17 @@ func listRunning(ctx context.Context, api ListAPI, smARN string) ([]Execution, e
 	return List(ctx, api, smARN, types.ExecutionStatusRunning, 0)
 }
 
-// StartEvent is the Start task's input: the execution's name and input,
-// and the ARNs of the state machine and the execution from the context
-// object, for Guard.
+// StartEvent is the input of the Start function's tasks: the execution's
+// name and input, and the ARNs of the state machine and the execution from
+// the context object, for Guard. The AuditFailed task passes, in place of
+// the input, the State it received (FailedState) and the execution's
+// $$.Execution.RedriveCount.
 type StartEvent struct {
 	pipeline.StartEvent
-	StateMachineARN string `json:"stateMachineArn"`
-	ExecutionARN    string `json:"executionArn"`
+	StateMachineARN string          `json:"stateMachineArn"`
+	ExecutionARN    string          `json:"executionArn"`
+	RedriveCount    *int            `json:"redriveCount,omitempty"`
+	FailedState     *pipeline.State `json:"failedState,omitempty"`
 }
 
 // OneAtATime wraps the Start step: it calls start only when no older
