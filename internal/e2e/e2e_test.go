@@ -438,9 +438,10 @@ func TestCrashedStoreIsRetried(t *testing.T) {
 
 // TestFailedStepIsRecorded makes S3 refuse the manifest writes of Check: the
 // step fails, is retried and fails again, the state machine's Catch hands the
-// error to RecordFailure,
+// error (through Caught, which notes the redrive count) to RecordFailure,
 // which writes the summary with status FAILED and every entity in it, and the
-// execution fails with AuditFailed carrying the step's error.
+// AuditFailed task (the Start function) fails the execution with AuditFailed
+// carrying the step's error.
 func TestFailedStepIsRecorded(t *testing.T) {
 	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true})
 	st.refuseCheckManifestWrites()
@@ -465,19 +466,25 @@ func TestFailedStepIsRecorded(t *testing.T) {
 	}
 	// StepFailed is retried twice (the definition's third retrier) before
 	// the Catch: a persistent failure still ends in RecordFailure.
-	wantNames := []string{st.functions["StartFunction"].Name, check, check, check, store}
+	start := st.functions["StartFunction"].Name
+	wantNames := []string{start, check, check, check, store, start}
 	if strings.Join(names, " ") != strings.Join(wantNames, " ") || checkErr.ErrorType != "StepFailed" {
-		t.Fatalf("Got(invocations) = %v, Check error %+v; want Start, a Check failing with StepFailed three times, RecordFailure (Store)", names, checkErr)
+		t.Fatalf("Got(invocations) = %v, Check error %+v; want Start, a Check failing with StepFailed three times, RecordFailure (Store), AuditFailed (Start)", names, checkErr)
 	}
-	// local-sfn reports a Fail state by its cause: here the failed step's
-	// "<errorType>: <errorMessage>" (CausePath $.error.Cause).
-	if wantCause := checkErr.ErrorType + ": " + checkErr.ErrorMessage; ex.errorText != wantCause {
-		t.Errorf("Got(execution error) = %q; want the Check error's cause %q", ex.errorText, wantCause)
+	// local-sfn reports a failed task as "<errorType>: <errorMessage>":
+	// AuditFailed, with the caught error (local-sfn's Cause of a Lambda
+	// error is "<errorType>: <errorMessage>"; Step Functions' is the JSON
+	// error object, of which the function takes the message).
+	if want := "AuditFailed: " + checkErr.ErrorType + ": " + checkErr.ErrorMessage; ex.errorText != want {
+		t.Errorf("Got(execution error) = %q; want %q", ex.errorText, want)
 	}
 	var recorded map[string]json.RawMessage
-	recordFailure := calls[len(calls)-1]
-	if err := json.Unmarshal(recordFailure.Payload, &recorded); err != nil || recorded["error"] == nil {
-		t.Fatalf("Got(RecordFailure event) = %s; want the State with the error under \"error\"", recordFailure.Payload)
+	recordFailure := calls[len(calls)-2]
+	if err := json.Unmarshal(recordFailure.Payload, &recorded); err != nil || recorded["error"] == nil || string(recorded["caught"]) != `{"redriveCount":0}` {
+		t.Fatalf("Got(RecordFailure event) = %s; want the State with the error under \"error\" and the redrive count 0 under \"caught\"", recordFailure.Payload)
+	}
+	if end := calls[len(calls)-1]; end.FunctionError == "" || !strings.Contains(string(end.Response), `"errorType":"AuditFailed"`) {
+		t.Errorf("Got(AuditFailed answer) = %s; want the function error AuditFailed", end.Response)
 	}
 	// No manifest write of Check got through, so the run knows only what
 	// Start wrote: RecordFailure may still store the reports of the jobs
@@ -507,37 +514,34 @@ func TestFailedStepIsRecorded(t *testing.T) {
 	st.verifyRun(t, w)
 }
 
-// TestFailedRunIsRedriven fails the nightly run after some of its reports
-// are stored, then starts a second execution with {"runId": <the failed
-// execution's name>}, as an operator re-drives a failed run (Step
-// Functions' RedriveExecution is not on local-sfn, and a new execution with
-// the run id is how orgaudit resumes a run). Check gets a short timeout so
-// that the run takes several Check/Store rounds; S3 refuses Check's manifest
-// writes from the first Check after a Store once some reports are stored
-// (Check stores the reports of its own jobs), so the reports stored until
-// then are recorded, and the rest fail through RecordFailure. The
-// second execution must resume that run: every entity once, SUCCEEDED,
-// latest.json on it, and every report that was COMPLETED after the failure
-// still the same bytes.
-func TestFailedRunIsRedriven(t *testing.T) {
-	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true, timeScale: "0.2",
-		timeouts: map[string]string{"CheckFunction": "2"}})
-	const runID = "nightly-failed"
-	check, store := st.functions["CheckFunction"].Name, st.functions["StoreFunction"].Name
-	runDir := st.prefix + reportdoc.RunDir(runID)
-	reportsDir := runDir + "reports/"
+// failedRun is what failAfterSomeReports left.
+type failedRun struct {
+	ex execution
+	// completed holds the COMPLETED reports after the failure, by key.
+	completed map[string][]byte
+	summary   reportdoc.Summary
+	objects   map[string][]byte // every object of the run
+}
 
+// failAfterSomeReports runs an execution called runID with input {} that
+// fails after some of its reports are stored. Check must have a short
+// timeout, so that the run takes several Check/Store rounds; S3 (the
+// stack's s3Faults proxy) refuses Check's manifest writes from the first
+// Check after a Store once some reports are stored (Check stores the
+// reports of its own jobs), so the reports stored until then are recorded,
+// and the rest fail through RecordFailure. It checks the failure and that
+// every report stored before it survived it, then disarms the faults.
+func (st *stack) failAfterSomeReports(t *testing.T, runID string) failedRun {
+	t.Helper()
+	check, store := st.functions["CheckFunction"].Name, st.functions["StoreFunction"].Name
+	reportsDir := st.prefix + reportdoc.RunDir(runID) + "reports/"
 	var (
-		redriving atomic.Bool
-		mu        sync.Mutex
+		mu sync.Mutex
 		// The reports in S3 when the faults were armed.
 		beforeFailure map[string][]byte
 		snapshotErr   error
 	)
 	st.front.before = func(function string, n int) {
-		if redriving.Load() {
-			return
-		}
 		switch function {
 		case check:
 			stored := false
@@ -560,6 +564,8 @@ func TestFailedRunIsRedriven(t *testing.T) {
 		}
 	}
 	first := st.execute(t, runID, `{}`)
+	st.front.before = nil
+	st.faults.armed.Store(false)
 	if first.succeeded {
 		t.Fatalf("Got(first execution) succeeded; want AuditFailed\n%s", first.output)
 	}
@@ -578,20 +584,18 @@ func TestFailedRunIsRedriven(t *testing.T) {
 	if slices.Contains(st.bucketObjects(t), st.prefix+reportdoc.LatestKey) {
 		t.Fatal("Got(latest.json) after the failed execution; want none: no run of this stack has finished")
 	}
-	var failedSum reportdoc.Summary
-	if err := json.Unmarshal(st.get(t, st.prefix+reportdoc.SummaryKey(runID)), &failedSum); err != nil {
+	fr := failedRun{ex: first, completed: map[string][]byte{}}
+	if err := json.Unmarshal(st.get(t, st.prefix+reportdoc.SummaryKey(runID)), &fr.summary); err != nil {
 		t.Fatalf("summary: %v", err)
 	}
-	if failedSum.Status != reportdoc.RunFailed || failedSum.Entities.Failed == 0 || failedSum.Entities.Succeeded == 0 {
+	if fr.summary.Status != reportdoc.RunFailed || fr.summary.Entities.Failed == 0 || fr.summary.Entities.Succeeded == 0 {
 		t.Fatalf("Got(summary of the failed execution) = {%s %+v}; want FAILED with some reports completed and some failed",
-			failedSum.Status, failedSum.Entities)
+			fr.summary.Status, fr.summary.Entities)
 	}
-
 	// What the failed execution left: the reports it completed must
 	// survive the re-drive as they are.
-	afterFailure := st.runObjects(t, runID)
-	completed := map[string][]byte{}
-	for key, b := range afterFailure {
+	fr.objects = st.runObjects(t, runID)
+	for key, b := range fr.objects {
 		if !strings.HasPrefix(key, reportsDir) {
 			continue
 		}
@@ -600,47 +604,134 @@ func TestFailedRunIsRedriven(t *testing.T) {
 			t.Fatalf("%s: %v", key, err)
 		}
 		if r.Job.Status == reportdoc.StatusCompleted {
-			completed[key] = b
+			fr.completed[key] = b
 		}
 	}
 	for key, b := range storedBefore {
-		if !bytes.Equal(completed[key], b) {
+		if !bytes.Equal(fr.completed[key], b) {
 			t.Errorf("Got(%s after the failed execution) changed or not COMPLETED; want the report stored before the failure", key)
 		}
 	}
-	t.Logf("stored before the failure: %d reports; COMPLETED after it: %d of %d", len(storedBefore), len(completed), failedSum.Entities.Total)
+	t.Logf("stored before the failure: %d reports; COMPLETED after it: %d of %d", len(storedBefore), len(fr.completed), fr.summary.Entities.Total)
+	return fr
+}
 
-	redriving.Store(true)
-	st.faults.armed.Store(false)
+// verifyResumed checks a failed run after it resumed and finished: every
+// entity once, SUCCEEDED, latest.json on it (verifyRun), the same run (its
+// startedAt), and every report that was COMPLETED after the failure still
+// the same bytes.
+func (st *stack) verifyResumed(t *testing.T, runID string, fr failedRun) {
+	t.Helper()
+	w := want{runID: runID, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+	after := st.runObjects(t, runID)
+	for key, b := range fr.completed {
+		if !bytes.Equal(after[key], b) {
+			t.Errorf("Got(%s after the re-drive) = %d bytes, not the %d the failed execution completed; want it kept as it was", key, len(after[key]), len(b))
+		}
+	}
+	var sum reportdoc.Summary
+	if err := json.Unmarshal(after[st.prefix+reportdoc.SummaryKey(runID)], &sum); err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if sum.StartedAt == nil || fr.summary.StartedAt == nil || !sum.StartedAt.Equal(fr.summary.StartedAt.Time) {
+		t.Errorf("Got(startedAt after the re-drive) = %v; want the failed run's %v", sum.StartedAt, fr.summary.StartedAt)
+	}
+	rewritten := 0
+	for key, b := range fr.objects {
+		if !bytes.Equal(after[key], b) {
+			rewritten++
+		}
+	}
+	t.Logf("the re-drive rewrote %d of the %d objects the failed execution left, none of its %d completed reports", rewritten, len(fr.objects), len(fr.completed))
+}
+
+// TestFailedRunIsRedriven fails the nightly run after some of its reports
+// are stored, then starts a second execution with {"runId": <the failed
+// execution's name>}, as `orgaudit start --resume` does. The second
+// execution must resume that run: every entity once, SUCCEEDED,
+// latest.json on it, and every report that was COMPLETED after the failure
+// still the same bytes.
+func TestFailedRunIsRedriven(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true, timeScale: "0.2",
+		timeouts: map[string]string{"CheckFunction": "2"}})
+	const runID = "nightly-failed"
+	fr := st.failAfterSomeReports(t, runID)
 	ex := st.execute(t, "nightly-failed-redrive", `{"runId":"`+runID+`"}`)
 	if !ex.succeeded {
 		t.Fatalf("Got(re-driven execution) failed: %s; want success\n%s", ex.errorText, ex.output)
 	}
-	w := want{runID: runID, status: reportdoc.RunSucceeded, unusedDays: unusedDefault(t, st)}
-	st.verifyState(t, w)
-	st.verifyRun(t, w)
+	st.verifyResumed(t, runID, fr)
+}
 
-	afterRedrive := st.runObjects(t, runID)
-	for key, b := range completed {
-		if !bytes.Equal(afterRedrive[key], b) {
-			t.Errorf("Got(%s after the re-drive) = %d bytes, not the %d the failed execution completed; want it kept as it was", key, len(afterRedrive[key]), len(b))
-		}
+// TestRedriveExecutionResumesTheRun fails the nightly run after some of its
+// reports are stored, so that it ends at the AuditFailed task, then stands
+// in for the console's Redrive (RedriveExecution, which aws-local-stepfunctions
+// does not have): the committed definition runs from AuditFailed, the
+// state that failed, with the input that state had (the Start function's
+// event holds it whole, as failedState), under the same name and ARN, with
+// the context object's RedriveCount at 1. The AuditFailed task must resume
+// the run, and the execution go on through the loop to SUCCEEDED: every
+// entity once, every report COMPLETED before the redrive byte-identical.
+func TestRedriveExecutionResumesTheRun(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, s3Faults: true, timeScale: "0.2",
+		timeouts: map[string]string{"CheckFunction": "2"}})
+	const runID = "nightly-redriven"
+	startFn := st.functions["StartFunction"].Name
+	fr := st.failAfterSomeReports(t, runID)
+	if !strings.HasPrefix(fr.ex.errorText, "AuditFailed: StepFailed: ") {
+		t.Errorf("Got(execution error) = %q; want AuditFailed with the caught StepFailed", fr.ex.errorText)
 	}
-	var sum reportdoc.Summary
-	if err := json.Unmarshal(afterRedrive[st.prefix+reportdoc.SummaryKey(runID)], &sum); err != nil {
-		t.Fatalf("summary: %v", err)
+	calls := st.front.invocations()
+	end := calls[len(calls)-1]
+	var event struct {
+		RedriveCount *int            `json:"redriveCount"`
+		FailedState  json.RawMessage `json:"failedState"`
 	}
-	// The same run went on, not a new one under the same id.
-	if sum.StartedAt == nil || failedSum.StartedAt == nil || !sum.StartedAt.Equal(failedSum.StartedAt.Time) {
-		t.Errorf("Got(startedAt after the re-drive) = %v; want the failed run's %v", sum.StartedAt, failedSum.StartedAt)
+	if err := json.Unmarshal(end.Payload, &event); err != nil || end.Function != startFn || event.RedriveCount == nil || *event.RedriveCount != 0 || event.FailedState == nil {
+		t.Fatalf("Got(last invocation) %s %s; want the AuditFailed task's event to the Start function, redriveCount 0, with the failed State", end.Function, end.Payload)
 	}
-	rewritten := 0
-	for key, b := range afterFailure {
-		if !bytes.Equal(afterRedrive[key], b) {
-			rewritten++
-		}
+	var failed struct {
+		RunID  string         `json:"runId"`
+		Error  map[string]any `json:"error"`
+		Caught map[string]any `json:"caught"`
 	}
-	t.Logf("the re-drive rewrote %d of the %d objects the failed execution left, none of its %d completed reports", rewritten, len(afterFailure), len(completed))
+	if err := json.Unmarshal(event.FailedState, &failed); err != nil || failed.RunID != runID || failed.Error == nil || failed.Caught["redriveCount"] != float64(0) {
+		t.Fatalf("Got(AuditFailed's input) = %s; want the run's State with the error and caught.redriveCount 0", event.FailedState)
+	}
+	if !strings.Contains(string(end.Response), `"errorType":"AuditFailed"`) {
+		t.Errorf("Got(AuditFailed answer) = %s; want the function error AuditFailed", end.Response)
+	}
+
+	before := len(calls)
+	ex := st.redrive(t, runID, "AuditFailed", string(event.FailedState))
+	if !ex.succeeded {
+		t.Fatalf("Got(redriven execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	redriven := st.front.invocations()[before:]
+	var again struct {
+		RedriveCount *int            `json:"redriveCount"`
+		FailedState  json.RawMessage `json:"failedState"`
+	}
+	if len(redriven) == 0 || redriven[0].Function != startFn || json.Unmarshal(redriven[0].Payload, &again) != nil ||
+		again.RedriveCount == nil || *again.RedriveCount != 1 || canonicalJSON(t, again.FailedState) != canonicalJSON(t, event.FailedState) || redriven[0].FunctionError != "" {
+		t.Fatalf("Got(first call of the redrive) %+v; want the AuditFailed task again, redriveCount 1, the same failed State, answered with a State", redriven)
+	}
+	st.verifyResumed(t, runID, fr)
+	if e, err := st.states.describeExecution(st.states.execs[len(st.states.execs)-1].arn); err != nil || e.(map[string]any)["status"] != "SUCCEEDED" {
+		t.Errorf("Got(execution after the redrive) = %v, %v; want SUCCEEDED", e, err)
+	}
+}
+
+// canonicalJSON is b re-encoded with sorted keys.
+func canonicalJSON(t *testing.T, b []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return canonical(t, v)
 }
 
 // runObjects returns every object of a run: its folder and its Athena

@@ -474,14 +474,56 @@ func (st *stack) execute(t *testing.T, name, input string) execution {
 	return ex
 }
 
+// redrive stands in for RedriveExecution of the failed execution name,
+// which aws-local-stepfunctions does not have: Step Functions runs the
+// state that failed again with that state's original input, under the same
+// name and ARN, with $$.Execution.RedriveCount one higher. So the rendered
+// definition, with StartAt moved to state and nothing else changed, runs
+// on local-sfn with input (the failed state's input, as recorded) as its
+// input and the context object's RedriveCount at 1. The stack's Step
+// Functions API lists the execution as RUNNING again, redriven now.
+func (st *stack) redrive(t *testing.T, name, state, input string) execution {
+	t.Helper()
+	nodeTools(t)
+	rec, err := st.states.redrive(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := st.runFrom(name, rec.arn, input, state, 1)
+	st.states.end(rec, ex, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("redrive of %s from %s: %v, %s", name, state, ex.took.Round(time.Millisecond), strings.TrimSpace(lastLine(ex.output)))
+	return ex
+}
+
 // runExecution runs one execution on local-sfn, with the context object's
 // execution name and ARNs. An error means local-sfn could not run it.
 func (st *stack) runExecution(name, execARN, input string) (execution, error) {
+	return st.runFrom(name, execARN, input, "", 0)
+}
+
+// runFrom runs an execution starting at state (the definition's StartAt
+// when empty) with the context object's Execution.RedriveCount at
+// redrives (0 for an execution not redriven, as in Step Functions).
+func (st *stack) runFrom(name, execARN, input, state string, redrives int) (execution, error) {
 	node := filepath.Join(repoRoot, "node_modules", "node", "bin", "node")
 	localSFN := filepath.Join(repoRoot, "node_modules", "aws-local-stepfunctions", "bin", "CLI.cjs")
 	raw, err := os.ReadFile(st.definition)
 	if err != nil {
 		return execution{}, err
+	}
+	definition := st.definition
+	if state != "" {
+		derived, err := deploytest.RedriveDefinition(raw, state)
+		if err != nil {
+			return execution{}, err
+		}
+		definition = strings.TrimSuffix(st.definition, ".json") + ".from-" + state + ".json"
+		if err := os.WriteFile(definition, derived, 0o644); err != nil {
+			return execution{}, err
+		}
 	}
 	var def struct {
 		States map[string]struct {
@@ -493,10 +535,16 @@ func (st *stack) runExecution(name, execARN, input string) (execution, error) {
 		return execution{}, fmt.Errorf("definition: %v", err)
 	}
 	contextObject, _ := json.Marshal(map[string]any{
-		"Execution":    map[string]string{"Name": name, "Id": execARN},
+		"Execution":    map[string]any{"Name": name, "Id": execARN, "RedriveCount": redrives},
 		"StateMachine": map[string]string{"Id": st.states.stateMachineARN},
 	})
-	args := []string{node, localSFN, "-f", st.definition, "--context", string(contextObject)}
+	args := []string{node, localSFN, "-f", definition, "--context", string(contextObject)}
+	if state != "" {
+		// Started elsewhere than StartAt, the definition has states no
+		// transition reaches (Start), which local-sfn's checks refuse; it
+		// is the committed definition, which every other run checks.
+		args = append(args, "--no-validation")
+	}
 	for stateName, s := range def.States {
 		if s.Type == "Wait" {
 			args = append(args, "-w", fmt.Sprintf("%s:%d", stateName, waitMillis))

@@ -33,6 +33,8 @@ type frontExecution struct {
 	status           string // RUNNING, SUCCEEDED, FAILED
 	started, stopped time.Time
 	errorName, cause string
+	redrives         int
+	redriven         time.Time
 }
 
 // begin records a new RUNNING execution; a name in use is
@@ -49,6 +51,26 @@ func (f *statesFront) begin(name, input string) (*frontExecution, error) {
 	e := &frontExecution{arn: arn, name: name, input: input, status: "RUNNING", started: time.Now()}
 	f.execs = append(f.execs, e)
 	return e, nil
+}
+
+// redrive records that the execution called name, which did not succeed,
+// runs again: RUNNING, redriven now, as RedriveExecution leaves it.
+func (f *statesFront) redrive(name string) (*frontExecution, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.execs {
+		if e.name != name {
+			continue
+		}
+		if e.status == "RUNNING" || e.status == "SUCCEEDED" {
+			return nil, &statesError{"ExecutionNotRedrivable", "Execution " + e.arn + " is " + e.status}
+		}
+		e.status, e.stopped, e.errorName, e.cause = "RUNNING", time.Time{}, "", ""
+		e.redrives++
+		e.redriven = time.Now()
+		return e, nil
+	}
+	return nil, &statesError{"ExecutionDoesNotExist", "Execution Does Not Exist: " + name}
 }
 
 // taskErrorRE matches local-sfn's account of a Task error,
@@ -228,6 +250,9 @@ func (e *frontExecution) item() map[string]any {
 	}
 	if !e.stopped.IsZero() {
 		out["stopDate"] = epoch(e.stopped)
+	}
+	if e.redrives > 0 {
+		out["redriveCount"], out["redriveDate"] = e.redrives, epoch(e.redriven)
 	}
 	return out
 }
