@@ -20,6 +20,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/backoff"
 	"github.com/orgaudit/orgaudit/internal/cliflags"
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/entityref"
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/pipeline"
@@ -94,7 +95,7 @@ run's progress: --resume goes on from there.`)
 	fs.StringVar(&in.region, "region", "", "AWS region for the clients (default: from the profile, else us-east-1)")
 	fs.StringVar(&in.roleARN, "role-arn", env.ReportRoleARN, "report role to assume for every IAM and Organizations call (ORGAUDIT_REPORT_ROLE_ARN)")
 	fs.StringVar(&in.roleSession, "role-session", env.ReportRoleSession, "session name for --role-arn (ORGAUDIT_REPORT_ROLE_SESSION)")
-	fs.Var(&in.entityPaths, "entity-path", "restrict the run to this entity path, o-…/r-…[/ou-…][/account] (repeatable)")
+	fs.Var(&in.entityPaths, "entity-path", "restrict the run to this entity: an entity path o-…/r-…[/ou-…][/account], an id (r-…, ou-…, an account id) or a unique OU or account name (repeatable)")
 	fs.BoolVar(&in.includeAccounts, "include-accounts", env.IncludeAccounts, "also one report per account (ORGAUDIT_INCLUDE_ACCOUNTS)")
 	fs.BoolVar(&in.includePolicies, "include-policies", env.IncludePolicies, "also one report per (entity, attached SCP) (ORGAUDIT_INCLUDE_POLICIES)")
 	fs.IntVar(&in.unusedDays, "unused-days", env.UnusedDays, "a service not accessed for this many days is unused (ORGAUDIT_UNUSED_DAYS)")
@@ -127,8 +128,17 @@ run's progress: --resume goes on from there.`)
 	if in.resume == "" {
 		// The Start step's own parser, before any call or simulator: what
 		// it would refuse is refused now, in the flags' words.
+		// Ids and names are looked up once the organization can be asked;
+		// the paths are checked now.
+		early := in
+		early.entityPaths = nil
+		for _, ref := range in.entityPaths {
+			if entityref.IsPath(ref) {
+				early.entityPaths = append(early.entityPaths, ref)
+			}
+		}
 		id := time.Now().UTC().Format("20060102T150405Z")
-		if _, err := runinput.Parse(in.runInput(id), id, config.Default()); err != nil {
+		if _, err := runinput.Parse(early.runInput(id), id, config.Default()); err != nil {
 			fmt.Fprintln(stderr, "orgaudit run:", explain(err, in))
 			return exitUsage
 		}
@@ -281,6 +291,13 @@ func run(ctx context.Context, in runFlags, stdout, stderr io.Writer) (int, error
 	if err := preflight(ctx, clients, cfg); err != nil {
 		return exitFailure, err
 	}
+	if err := resolveEntityPaths(ctx, clients.Organizations, in.entityPaths, stderr); err != nil {
+		var ue *userError
+		if errors.As(err, &ue) {
+			return exitUsage, err
+		}
+		return exitFailure, err
+	}
 	var store objstore.Store
 	if cfg.Bucket != "" {
 		store = objstore.NewS3(clients.S3, cfg.Bucket, cfg.Prefix)
@@ -428,6 +445,29 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelWarn
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// resolveEntityPaths replaces each id or name among refs by its entity
+// path, looked up in the organization, and says what it found.
+func resolveEntityPaths(ctx context.Context, api entityref.API, refs []string, stderr io.Writer) error {
+	r := entityref.New(api)
+	for i, ref := range refs {
+		if entityref.IsPath(ref) {
+			continue
+		}
+		p, err := r.Path(ctx, ref)
+		if err != nil {
+			var nf *entityref.NotFound
+			var amb *entityref.Ambiguous
+			if errors.As(err, &nf) || errors.As(err, &amb) {
+				return userErrorf("--entity-path %v", err)
+			}
+			return fmt.Errorf("--entity-path %q: %w", ref, err)
+		}
+		fmt.Fprintf(stderr, "--entity-path %s: %s\n", printable(ref), p)
+		refs[i] = p
+	}
+	return nil
 }
 
 // resumeFlags are the settings a resume may change: they pace this

@@ -281,3 +281,75 @@ func TestRunJSONPrintsTheSummary(t *testing.T) {
 		t.Errorf("progress on stderr %v, on stdout %v; want stderr only", strings.Contains(stderr, "progress: "), strings.Contains(stdout, "progress: "))
 	}
 }
+
+// TestRunEntityPathTakesIDsAndNames restricts a run by an OU's id and by
+// an account's name: the run audits what the full paths would, and an
+// unknown name is refused naming the flag.
+func TestRunEntityPathTakesIDsAndNames(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org})
+	var ou orgmodel.OU
+	for _, o := range org.OUs {
+		if o.ParentID != org.Root.ID {
+			ou = o // an OU two levels down
+			break
+		}
+	}
+	var parent orgmodel.OU
+	for _, o := range org.OUs {
+		if o.ID == ou.ParentID {
+			parent = o
+		}
+	}
+	var account orgmodel.Account
+	for _, a := range org.Accounts {
+		if a.ParentID == org.Root.ID && a.ID != org.ManagementAccountID {
+			account = a
+		}
+	}
+	if ou.ID == "" || account.ID == "" {
+		t.Fatal("the test organization needs a nested OU and a member account under the root")
+	}
+	// The oracle: the paths written out from the organization file.
+	wantPaths := map[string]bool{
+		org.ID + "/" + org.Root.ID + "/" + parent.ID + "/" + ou.ID: true,
+		org.ID + "/" + org.Root.ID + "/" + account.ID:              true,
+	}
+	out := t.TempDir()
+	code, _, stderr := runCLI(t, "run", "--out", out, "--run-id", "byref", "--progress", "none", "--include-accounts",
+		"--entity-path", ou.ID, "--entity-path", account.Name)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	m := readManifest(t, out, "byref")
+	got := map[string]bool{}
+	for _, p := range m.Settings.EntityPaths {
+		got[p] = true
+	}
+	if !reflect.DeepEqual(got, wantPaths) {
+		t.Errorf("Got(entity paths of the run) %v; want %v", m.Settings.EntityPaths, wantPaths)
+	}
+
+	code, _, stderr = runCLI(t, "run", "--out", out, "--progress", "none", "--entity-path", "No Such Team")
+	if code != exitUsage || !strings.Contains(stderr, `--entity-path "No Such Team" is not the id or the name of the root, an OU or an account of `+org.ID) {
+		t.Errorf("unknown name: exit %d, %q; want %d naming --entity-path", code, stderr, exitUsage)
+	}
+}
+
+// TestStartEntityPathTakesIDsAndNames: start looks names up in the
+// organization before it calls Step Functions (here the simulator, which
+// has no state machine).
+func TestStartEntityPathTakesIDsAndNames(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org})
+	sm := "arn:aws:states:us-east-1:" + org.ManagementAccountID + ":stateMachine:nowhere"
+	ou := org.OUs[0]
+	_, _, stderr := runCLI(t, "start", "--state-machine", sm, "--entity-path", ou.Name)
+	if want := "--entity-path " + ou.Name + ": " + org.ID + "/" + org.Root.ID + "/" + ou.ID + "\n"; ou.ParentID != org.Root.ID || !strings.HasPrefix(stderr, want) {
+		t.Errorf("start --entity-path %s: stderr %q; want it to begin %q", ou.Name, stderr, want)
+	}
+	code, _, stderr := runCLI(t, "start", "--state-machine", sm, "--entity-path", "No Such Team")
+	if code != exitUsage || !strings.Contains(stderr, `orgaudit start: --entity-path "No Such Team" is not the id or the name`) {
+		t.Errorf("start with an unknown name: exit %d, %q; want %d naming --entity-path", code, stderr, exitUsage)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,37 @@ func TestDiffChecksItsRuns(t *testing.T) {
 	want := "orgaudit diff: run 20261124T030000Z audits organization o-otherorg222 and run 20261125T030000Z audits o-exampleorg1: compare two runs of one organization\n"
 	if code != exitUsage || stderr != want || stdout != "" {
 		t.Errorf("diff of two organizations: exit %d, stdout %q, stderr %q; want %d, %q", code, stdout, stderr, exitUsage, want)
+	}
+}
+
+// TestSCPTakesANameOrSaysWhichItMeans: an OU's unique name gives what its
+// id gives; a name two entities bear lists both.
+func TestSCPTakesANameOrSaysWhichItMeans(t *testing.T) {
+	ci, oi, ei := cli("scp", "--out", "testdata", "--prefix", "", "--json", "ou-ex12-prod0001")
+	cn, on, en := cli("scp", "--out", "testdata", "--prefix", "", "--json", "Production")
+	if ci != exitOK || cn != ci || on != oi || en != ei {
+		t.Errorf("scp Production: exit %d, %q; want what scp ou-ex12-prod0001 gives (exit %d)", cn, en, ci)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "runs", "20261125T030000Z", "reports", "ou-ex12-sand0001.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	rep["entity"].(map[string]any)["name"] = "Production"
+	b, _ = json.Marshal(rep)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := cli("scp", "--out", dir, "--prefix", "", "Production")
+	if code != exitUsage || !strings.Contains(stderr, `"Production" names 2 entities`) || !strings.Contains(stderr, "ou-ex12-prod0001 (") || !strings.Contains(stderr, "ou-ex12-sand0001 (") {
+		t.Errorf("scp of a shared name: exit %d, %q; want %d listing both OUs", code, stderr, exitUsage)
 	}
 }

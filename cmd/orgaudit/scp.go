@@ -27,10 +27,10 @@ func init() {
 const scpUsage = `Usage: orgaudit scp [flags] ENTITY
        orgaudit scp --plan [flags] [ENTITY]
 
-Prints the services ENTITY (an OU, account or root, by id or entity path) has
-not used for the unused threshold, and the Service Control Policy documents
-that would deny them: minified, each within the 5,120-character SCP quota
-(split into several when needed). Services on the never-deny list (sign-in,
+Prints the services ENTITY (an OU, account or root, by id, entity path or
+unique name) has not used for the unused threshold, and the Service Control
+Policy documents that would deny them: minified, each within the
+5,120-character SCP quota (split into several when needed). Services on the never-deny list (sign-in,
 STS, IAM, Organizations, support, billing, KMS, CloudTrail, ...) are never
 denied; --keep adds to it. The management account gets no policy: SCPs do not
 apply to it. Review before attaching: see the caveats printed.
@@ -162,7 +162,28 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	if e == nil {
-		fmt.Fprintf(stderr, "orgaudit scp: run %s has no report for entity %q (give an id such as ou-… or an entity path o-…/r-…/…)\n", runID, pos[0])
+		// A unique name of an OU or account, as its report records it.
+		var named []*findings.Entry
+		for i := range run.entries {
+			if x := &run.entries[i]; x.PolicyID == "" && x.Entity.Name == pos[0] {
+				named = append(named, x)
+			}
+		}
+		switch len(named) {
+		case 0:
+		case 1:
+			e = named[0]
+		default:
+			var ms []string
+			for _, x := range named {
+				ms = append(ms, fmt.Sprintf("%s (%s)", x.Entity.ID, printable(x.Entity.Path)))
+			}
+			fmt.Fprintf(stderr, "orgaudit scp: %q names %d entities of run %s: %s; give one's id or entity path\n", printable(pos[0]), len(named), runID, strings.Join(ms, ", "))
+			return exitUsage
+		}
+	}
+	if e == nil {
+		fmt.Fprintf(stderr, "orgaudit scp: run %s has no report for entity %q (give an id such as ou-…, an entity path o-…/r-…/…, or a name)\n", runID, printable(pos[0]))
 		return exitFailure
 	}
 	if e.Digest == nil {

@@ -9,7 +9,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/smithy-go/logging"
+
 	"github.com/orgaudit/orgaudit/internal/config"
+	"github.com/orgaudit/orgaudit/internal/entityref"
 	"github.com/orgaudit/orgaudit/internal/runinput"
 	"github.com/orgaudit/orgaudit/internal/sfnrun"
 )
@@ -68,7 +72,7 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var in startFlags
 	fs := newFlagSet("orgaudit start", startUsage, stderr)
 	in.deployedFlags.register(fs, env.Bucket, env.Prefix)
-	fs.Var(&in.entityPaths, "entity-path", "restrict the run to this entity path, o-…/r-…[/ou-…][/account] (repeatable)")
+	fs.Var(&in.entityPaths, "entity-path", "restrict the run to this entity: an entity path o-…/r-…[/ou-…][/account], or an id or unique name looked up in the organization (repeatable)")
 	fs.BoolVar(&in.includeAccounts, "include-accounts", false, "also one report per account (default: the stack's IncludeAccounts)")
 	fs.BoolVar(&in.includePolicies, "include-policies", false, "also one report per (entity, attached SCP) (default: the stack's IncludePolicies)")
 	fs.IntVar(&in.unusedDays, "unused-days", 0, "a service not accessed for this many days is unused (default: the stack's UnusedDays)")
@@ -97,6 +101,9 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if runID == "" {
 		runID = time.Now().UTC().Format("20060102T150405Z")
 	}
+	if code := in.resolveEntities(ctx, stderr); code >= 0 {
+		return code
+	}
 	input := in.input(runID)
 	// The Start function's own parser: what it would refuse is refused
 	// here, before any call.
@@ -110,6 +117,36 @@ func startCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return exitUsage
 	}
 	return startRun(ctx, in, runID, input, stdout, stderr)
+}
+
+// resolveEntities looks up the --entity-path ids and names in the
+// organization, with the caller's credentials (they need Organizations'
+// read access, as the management account's have). It returns the exit code
+// to stop with, or -1.
+func (in *startFlags) resolveEntities(ctx context.Context, stderr io.Writer) int {
+	lookup := false
+	for _, ref := range in.entityPaths {
+		lookup = lookup || !entityref.IsPath(ref)
+	}
+	if !lookup {
+		return -1
+	}
+	cfg, err := loadAWSConfig(ctx, in.profile, "")
+	if err == nil {
+		cfg.Logger = logging.Nop{}
+		cfg.Region = config.GlobalRegion
+		err = resolveEntityPaths(ctx, organizations.NewFromConfig(cfg), in.entityPaths, stderr)
+	}
+	if err != nil {
+		var ue *userError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stderr, "orgaudit start:", ue.msg)
+			return exitUsage
+		}
+		fmt.Fprintln(stderr, "orgaudit start: look up --entity-path in the organization:", explainCredentials(err))
+		return exitFailure
+	}
+	return -1
 }
 
 func (in *startFlags) validate() error {
