@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/manifest"
+	"github.com/orgaudit/orgaudit/internal/orgmodel"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/sim"
 )
@@ -109,5 +111,58 @@ func TestResumeAfterFailurePath(t *testing.T) {
 	var sf *StepFailed
 	if !errors.As(err, &sf) || !manifest.IsNotFound(err) {
 		t.Errorf("Got(Resume without a manifest) = %v; want StepFailed (not found)", err)
+	}
+}
+
+// TestResumeDuringTheWalk: a run whose Walk failed (the failure path
+// records it FAILED with the walk unfinished) is resumed by Resume, which
+// goes on with the walk from its saved progress and returns walking, as
+// Start does; Start again until the walk is done, then the loop, ends with
+// the organization's entities, every one reported.
+func TestResumeDuringTheWalk(t *testing.T) {
+	t.Parallel()
+	const input = `{"includeAccounts":true}`
+	org := genOrg(t, orgmodel.GenerateOptions{OUs: 20, Accounts: 40, Depth: 4, Seed: 11})
+	ctx := testCtx(t)
+	whole := newEnv(t, envOptions{org: org})
+	want := entityList(t, whole, whole.start(ctx, whole.p, input, "whole").RunID)
+
+	e := newEnv(t, envOptions{org: org, sim: func(o *sim.Options) { o.OrgTPS = 40 }})
+	short, cancel := context.WithTimeout(ctx, 1200*time.Millisecond)
+	st, err := e.p.Start(short, StartEvent{ExecutionName: "walk-failed", Input: json.RawMessage(input)})
+	cancel()
+	if err != nil || !st.Walking {
+		t.Fatalf("Start = %+v, %v; want the walk unfinished", st, err)
+	}
+	st.Error = &StepError{Error: "StepFailed", Cause: "start run walk-failed: walk: 503"}
+	st.Caught = &Caught{}
+	if _, err := e.p.Store(ctx, st); err != nil {
+		t.Fatalf("Store(failure during the walk): %v", err)
+	}
+
+	short, cancel = context.WithTimeout(ctx, 1200*time.Millisecond)
+	resumed, err := e.p.Resume(short, st)
+	cancel()
+	if err != nil || !resumed.Walking || resumed.Error != nil || resumed.WalkCalls == 0 {
+		t.Fatalf("Resume = %+v, %v; want the walk going on, still unfinished", resumed, err)
+	}
+	for i := 0; resumed.Walking; i++ {
+		if i > 200 {
+			t.Fatalf("walk not done after %d Starts: %+v", i, resumed)
+		}
+		// The Walk task: Start again with the execution's input.
+		if resumed, err = e.p.Start(ctx, StartEvent{ExecutionName: "walk-failed", Input: json.RawMessage(input)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := entityList(t, e, "walk-failed"); !bytes.Equal(got, want) {
+		t.Errorf("Got(entities after the resumed walk) =\n%s\nwant (one Start)\n%s", got, want)
+	}
+	final := e.drive(ctx, e.p, resumed)
+	if final.Failed != 0 || final.Completed != final.Total {
+		t.Errorf("Got(run) = %+v; want every entity reported", final)
+	}
+	if sum := checkOutcome(ctx, t, e.store, "walk-failed"); sum.Status != reportdoc.RunSucceeded {
+		t.Errorf("Got(summary) = %s; want SUCCEEDED", sum.Status)
 	}
 }
