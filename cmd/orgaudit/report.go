@@ -144,6 +144,9 @@ func loadRun(ctx context.Context, store objstore.Store, runID string, days, def 
 		}
 		d := findings.DigestOf(&r, days)
 		e.Entity, e.Digest = r.Entity, &d
+		if r.Carried != nil {
+			e.Freshness = r.Carried.Freshness
+		}
 		run.entries = append(run.entries, e)
 	}
 	return run, nil

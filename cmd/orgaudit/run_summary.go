@@ -29,9 +29,15 @@ type unusedService struct {
 func printSummary(w io.Writer, sum *reportdoc.Summary, store objstore.Store, unusedDays int) {
 	fmt.Fprintf(w, "\nRun %s of %s: %s\n", sum.RunID, sum.OrganizationID, sum.Status)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENTITIES\tSUCCEEDED\tFAILED")
-	fmt.Fprintf(tw, "%d\t%d\t%d\n", sum.Entities.Total, sum.Entities.Succeeded, sum.Entities.Failed)
+	f, j := sum.Freshness, sum.Jobs
+	fmt.Fprintln(tw, "ENTITIES\tSUCCEEDED\tFAILED\tFRESH\tUNCHANGED\tSTALE\tJOBS")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\n", sum.Entities.Total, sum.Entities.Succeeded, sum.Entities.Failed,
+		f.Fresh, f.Unchanged, f.Stale, j.Root+j.OUs+j.Accounts)
 	tw.Flush()
+	if f.Unchanged+f.Stale > 0 {
+		fmt.Fprintf(w, "Carried from an earlier run: %d account %s unchanged (proven by the report of the OU above), %d stale (not proven: the time budget ended first; as of %s own date).\n",
+			f.Unchanged, plural(f.Unchanged, "report", "reports"), f.Stale, plural(f.Stale, "its", "their"))
+	}
 
 	counts, err := unusedCounts(context.Background(), store, sum, unusedDays)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -351,5 +353,35 @@ func TestStartEntityPathTakesIDsAndNames(t *testing.T) {
 	code, _, stderr := runCLI(t, "start", "--state-machine", sm, "--entity-path", "No Such Team")
 	if code != exitUsage || !strings.Contains(stderr, `orgaudit start: --entity-path "No Such Team" is not the id or the name`) {
 		t.Errorf("start with an unknown name: exit %d, %q; want %d naming --entity-path", code, stderr, exitUsage)
+	}
+}
+
+// TestRunCarriesUnchangedAccounts: later runs on the same output, with
+// nothing used in between, carries the account reports unchanged and says
+// so in its table: fresh, unchanged and stale reports, and the jobs asked.
+func TestRunCarriesUnchangedAccounts(t *testing.T) {
+	org := smallOrg(t)
+	startSim(t, sim.Options{Org: org})
+	out := t.TempDir()
+	for _, id := range []string{"r1", "r2"} {
+		if code, stdout, stderr := runCLI(t, "run", "--out", out, "--run-id", id, "--include-accounts", "--progress", "none"); code != exitOK {
+			t.Fatalf("run %s: exit code = %d; want %d\nstdout:\n%s\nstderr:\n%s", id, code, exitOK, stdout, stderr)
+		}
+	}
+	code, stdout, _ := runCLI(t, "run", "--out", out, "--run-id", "r3", "--include-accounts", "--progress", "none")
+	if code != exitOK {
+		t.Fatalf("run r3: exit code = %d", code)
+	}
+	sum := readSummary(t, filepath.Join(out, "orgaudit"), "r3")
+	groups, accounts := 1+len(org.OUs), len(org.Accounts)
+	// Every account but the management account (nothing proves it) is
+	// carried; the root's, OUs' and management account's jobs are asked.
+	if f := sum.Freshness; f.Fresh != groups+1 || f.Unchanged != accounts-1 || f.Stale != 0 {
+		t.Errorf("Got(summary freshness) = %+v; want %d fresh, %d unchanged", f, groups+1, accounts-1)
+	}
+	row := fmt.Sprintf(`(?m)^ENTITIES\s+SUCCEEDED\s+FAILED\s+FRESH\s+UNCHANGED\s+STALE\s+JOBS\n%d\s+%d\s+0\s+%d\s+%d\s+0\s+%d\n`,
+		groups+accounts, groups+accounts, groups+1, accounts-1, groups+1)
+	if !regexp.MustCompile(row).MatchString(stdout) || !strings.Contains(stdout, fmt.Sprintf("%d account reports unchanged", accounts-1)) {
+		t.Errorf("Got(stdout):\n%s\nwant the table row %s and the carried line", stdout, row)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/policyset"
+	"github.com/orgaudit/orgaudit/internal/reportdoc"
 	"github.com/orgaudit/orgaudit/internal/scpeval"
 	"github.com/orgaudit/orgaudit/internal/scpplan"
 	"github.com/orgaudit/orgaudit/internal/whatif"
@@ -197,7 +198,7 @@ func whatifCheck(plan *scpplan.Plan, run *storedRun, pols *policyset.Document) e
 		}
 		buf = svcs
 		asOf := time.Unix(e.Digest.AsOf, 0).UTC()
-		r := whatif.Report{Entity: e.Entity, AsOf: asOf}
+		r := whatif.Report{Entity: e.Entity, AsOf: asOf, Stale: e.Freshness == reportdoc.Stale}
 		var listed []string
 		for _, s := range svcs {
 			listed = append(listed, s.Namespace)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -28,6 +29,34 @@ var Caveats = []string{
 	"Access attempts include denied requests: a service listed as accessed may only have been tried.",
 	"Root and OU reports exclude the management account: a service unused at the OU level may still be needed by the management account (which SCPs do not restrict).",
 	"Reports cover SCP-allowed services only; a service missing from a report is already denied by an SCP.",
+}
+
+// caveatsOf returns the caveats of a run's findings: Caveats, and what
+// qualifies the account reports carried from an earlier run, when there are
+// any.
+func caveatsOf(entries []Entry) []string {
+	unchanged, stale := 0, 0
+	var oldest int64
+	for _, e := range entries {
+		switch {
+		case e.Digest == nil:
+		case e.Freshness == reportdoc.Unchanged:
+			unchanged++
+		case e.Freshness == reportdoc.Stale:
+			stale++
+			if oldest == 0 || e.Digest.AsOf < oldest {
+				oldest = e.Digest.AsOf
+			}
+		}
+	}
+	out := Caveats
+	if unchanged > 0 {
+		out = append(slices.Clip(out), fmt.Sprintf("%d account reports are unchanged: carried from an earlier run, since the report of the OU directly above each shows no access to its services since; each holds as of that OU report (its asOf).", unchanged))
+	}
+	if stale > 0 {
+		out = append(slices.Clip(out), fmt.Sprintf("%d account reports are stale: carried from an earlier run without proof that nothing changed since (the run's time budget ended first). Their findings are as of their own dates (asOf, the oldest %s): later use does not show.", stale, time.Unix(oldest, 0).UTC().Format("2006-01-02")))
+	}
+	return out
 }
 
 // ManagementAccountNote is the reason, given wherever the management
@@ -312,7 +341,7 @@ func Finalize(in Input) (*Result, error) {
 		ManagementAccountID: in.ManagementAccountID,
 		CompletedAt:         in.Summary.CompletedAt,
 		UnusedDays:          days,
-		Caveats:             Caveats,
+		Caveats:             caveatsOf(entries),
 		NeverDeny:           scpsuggest.NeverDeny(opts),
 		Services:            page.services(),
 	})

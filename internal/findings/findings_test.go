@@ -214,7 +214,7 @@ func TestFinalizeMarksTheManagementAccount(t *testing.T) {
 		}
 	}
 	note, _ := json.Marshal(ManagementAccountNote)
-	if !bytes.Contains(res.HTML, []byte(`"m":`+string(note))) || bytes.Count(res.HTML, []byte(`,1,0,1,0]`)) != 1 || bytes.Count(res.HTML, []byte(`,1,0,0,0]`)) != 1 {
+	if !bytes.Contains(res.HTML, []byte(`"m":`+string(note))) || bytes.Count(res.HTML, []byte(`,1,0,1,0,["fresh",`)) != 1 || bytes.Count(res.HTML, []byte(`,1,0,0,0,["fresh",`)) != 1 {
 		t.Errorf("Got(report.html) without the note, or not exactly one row marked as the management account")
 	}
 }

@@ -58,7 +58,8 @@ func newPage(s *reportdoc.Summary, days int, entries []Entry, ch *reportdoc.Chan
 	p.rep.CompletedAt = timeText(s.CompletedAt)
 	p.rep.UnusedDays = days
 	p.rep.Entities = s.Entities
-	p.rep.Caveats = Caveats
+	p.rep.Freshness = s.Freshness
+	p.rep.Caveats = caveatsOf(entries)
 	p.rep.ManagementNote = ManagementAccountNote
 	p.rep.NeverDeny = scpsuggest.NeverDeny(scpsuggest.Options{})
 	p.rep.SCPHead, p.rep.SCPTail = scpsuggest.Envelope()
@@ -101,7 +102,7 @@ func (p *page) add(e Entry, f EntityFindings, svcs []ServiceAge) error {
 	r := htmlreport.Row{
 		ID: e.Entity.ID, Type: e.Entity.Type, Name: e.Entity.Name, Path: e.Entity.Path,
 		PolicyID: e.PolicyID, Status: e.Status, Unused: len(f.Unused), Never: f.NeverAccessed,
-		Management: e.Management,
+		Management: e.Management, Freshness: f.Freshness, AsOf: timeText(f.AsOf),
 	}
 	if f.SCP != nil {
 		r.Verdict, r.Unchecked, r.Breaks = f.SCP.Verdict, f.SCP.Unchecked, f.SCP.Breaks

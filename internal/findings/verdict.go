@@ -52,7 +52,7 @@ func NewChecker(policies *policyset.Document, entries []Entry, managementAccount
 		}
 		buf = svcs
 		asOf := time.Unix(e.Digest.AsOf, 0).UTC()
-		r := whatif.Report{Entity: e.Entity, AsOf: asOf}
+		r := whatif.Report{Entity: e.Entity, AsOf: asOf, Stale: e.Freshness == reportdoc.Stale}
 		names := make([]string, 0, len(svcs))
 		for _, s := range svcs {
 			names = append(names, s.Namespace)

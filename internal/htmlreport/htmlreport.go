@@ -72,6 +72,9 @@ type Row struct {
 	// SCPs.
 	Verdict, Unchecked string
 	Breaks             []string
+	// Freshness (fresh, unchanged or stale) and AsOf (RFC 3339), the
+	// instant the report holds at; empty for a failed report.
+	Freshness, AsOf string
 }
 
 // Report is everything the page shows.
@@ -80,10 +83,13 @@ type Report struct {
 	StartedAt, CompletedAt        string
 	UnusedDays                    int
 	Entities                      reportdoc.SummaryEntities
-	Caveats                       []string
-	Services                      []Service
-	Rows                          []Row
-	Changes                       *reportdoc.Changes
+	// Freshness counts the completed reports made by the run's jobs and
+	// those carried from an earlier run.
+	Freshness reportdoc.SummaryFreshness
+	Caveats   []string
+	Services  []Service
+	Rows      []Row
+	Changes   *reportdoc.Changes
 	// ManagementNote is the reason shown for the management account.
 	ManagementNote string
 	// SCP suggestions are built in the page, exactly as package
@@ -228,7 +234,7 @@ func (p *Page) Add(row Row) error {
 		}
 		row12 = []any{row.Verdict, row.Unchecked, breaks}
 	}
-	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never, mgmt, row12})
+	b, err := json.Marshal([]any{row.ID, row.Type, row.Name, row.Path, row.PolicyID, row.Status, row.Error, row.Cells, days, row.Unused, row.Never, mgmt, row12, []string{row.Freshness, row.AsOf}})
 	if err != nil {
 		return fmt.Errorf("htmlreport: encode row %s: %w", row.ID, err)
 	}

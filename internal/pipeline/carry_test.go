@@ -565,7 +565,24 @@ func TestCarryBudgetLeavesStale(t *testing.T) {
 		t.Errorf("Got(summary) %d reports, %s; want %d, SUCCEEDED (stale reports are reports)", len(o.summary.Reports), o.summary.Status, len(scope))
 	}
 	checkCarried(t, o, want, "n1", first)
+	checkDaysSince(t, e.env, ctx, "n2", o)
 	checkOutcome(ctx, t, e.store, "n2")
+	// findings.json and report.html say which reports are stale.
+	var doc findings.Document
+	if err := json.Unmarshal(e.read(ctx, reportdoc.FindingsKey("n2")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	line := strconv.Itoa(len(stale)) + " account reports are stale: carried from an earlier run without proof"
+	if !slices.ContainsFunc(doc.Caveats, func(c string) bool { return strings.HasPrefix(c, line) }) {
+		t.Errorf("Got(findings caveats) = %q; want one starting %q", doc.Caveats, line)
+	}
+	html := string(e.read(ctx, reportdoc.HTMLKey("n2")))
+	if n := strings.Count(html, `["stale","`); n != len(stale) {
+		t.Errorf("Got(%d rows of report.html marked stale); want %d", n, len(stale))
+	}
+	if head := "<b>" + strconv.Itoa(len(stale)) + "</b> stale"; !strings.Contains(html, head) {
+		t.Errorf("Got(report.html header) without %q", head)
+	}
 }
 
 // TestCarryDailyActivity: nights on an organization whose activity moves

@@ -53,11 +53,15 @@ type Report struct {
 	AsOf     time.Time
 	Listed   Set
 	Accessed []Access // sorted by namespace
+	// Stale marks a report carried from an earlier run without proof
+	// that nothing changed since (the run's time budget ended first): its
+	// evidence is as of AsOf, its own date.
+	Stale bool
 }
 
 // FromEntityReport converts a stored report.
 func FromEntityReport(r *reportdoc.EntityReport) Report {
-	out := Report{Entity: r.Entity, AsOf: r.AsOf(), Listed: NewSet()}
+	out := Report{Entity: r.Entity, AsOf: r.AsOf(), Listed: NewSet(), Stale: r.Carried != nil && r.Carried.Freshness == reportdoc.Stale}
 	for _, s := range r.Services {
 		out.Listed.add(s.Namespace)
 		if s.LastAuthenticated == nil {
@@ -306,7 +310,9 @@ func (r *Run) Evaluate(changes []Change, days int) (*Result, error) {
 	whole, partial := map[string]bool{}, map[string]bool{}
 	mismatch := map[string]bool{}
 	mgmtUnder := false
+	var stale staleReports
 	for _, r := range judged {
+		stale.add(r)
 		if in.ManagementAccountID != "" && r.Entity.ID == in.ManagementAccountID {
 			mgmtUnder = true
 			continue
@@ -383,7 +389,7 @@ func (r *Run) Evaluate(changes []Change, days int) (*Result, error) {
 	for _, c := range changes {
 		attached = append(attached, c.Attach...)
 	}
-	res.Caveats = caveats(in, res, target, attached, mgmtUnder, j.assumedIDs(), keys(mismatch), e)
+	res.Caveats = caveats(in, res, target, attached, mgmtUnder, j.assumedIDs(), keys(mismatch), e, stale)
 	return res, nil
 }
 
@@ -646,8 +652,12 @@ func contains(s []string, v string) bool {
 }
 
 // caveats qualify the answer.
-func caveats(in Input, res *Result, target *Report, attached []*scpeval.Policy, mgmtUnder bool, assumed, mismatch []string, e *scpeval.Evaluator) []string {
+func caveats(in Input, res *Result, target *Report, attached []*scpeval.Policy, mgmtUnder bool, assumed, mismatch []string, e *scpeval.Evaluator, stale staleReports) []string {
 	var out []string
+	if len(stale.ids) > 0 {
+		out = append(out, fmt.Sprintf("%d reports under the target are stale, carried from an earlier run without proof that nothing changed since (%s): their use of services is judged as of their own dates, the oldest %s; later use does not show.",
+			len(stale.ids), short(stale.ids), stale.oldest.UTC().Format("2006-01-02")))
+	}
 	if target.Entity.Type == reportdoc.TypeAccount && target.Entity.ID == in.ManagementAccountID {
 		out = append(out, "The target is the organization's management account: SCPs do not apply to it, so attaching the policy there changes nothing for it.")
 	} else if mgmtUnder {
@@ -685,6 +695,22 @@ func caveats(in Input, res *Result, target *Report, attached []*scpeval.Policy, 
 	}
 	out = append(out, "Last access covers about the last 400 days, in the Regions where IAM tracks it; access attempts include denied requests.")
 	return out
+}
+
+// staleReports gathers the stale reports a verdict rests on.
+type staleReports struct {
+	ids    []string
+	oldest time.Time
+}
+
+func (s *staleReports) add(r *Report) {
+	if !r.Stale {
+		return
+	}
+	s.ids = append(s.ids, r.Entity.ID)
+	if s.oldest.IsZero() || r.AsOf.Before(s.oldest) {
+		s.oldest = r.AsOf
+	}
 }
 
 func anyAllStars(s []string) bool {

@@ -161,6 +161,31 @@ func TestEvaluateCaveats(t *testing.T) {
 	}
 }
 
+// TestEvaluateStaleReports: a verdict that rests on stale reports (carried
+// from an earlier run without proof) says so, with their oldest date; a
+// verdict on fresh reports only does not.
+func TestEvaluateStaleReports(t *testing.T) {
+	doc, reports := fixture(t)
+	denyS3 := scpeval.MustParse(`{"Statement":{"Effect":"Deny","Action":"s3:*"}}`)
+	res, _ := Evaluate(Input{Policies: doc, Candidate: denyS3, Target: "r-ab12", Days: 90, Reports: reports})
+	if all := strings.Join(res.Caveats, "\n"); strings.Contains(all, "stale") {
+		t.Errorf("Got(caveats on fresh reports) mention stale ones:\n%s", all)
+	}
+	old := asOf.Add(-5 * 24 * time.Hour)
+	reports[4].Stale, reports[4].AsOf = true, old
+	res, _ = Evaluate(Input{Policies: doc, Candidate: denyS3, Target: "r-ab12", Days: 90, Reports: reports})
+	want := "1 reports under the target are stale, carried from an earlier run without proof that nothing changed since (222222222222): their use of services is judged as of their own dates, the oldest " + old.Format("2006-01-02")
+	if all := strings.Join(res.Caveats, "\n"); !strings.Contains(all, want) {
+		t.Errorf("Got(caveats):\n%s\nwant %q", all, want)
+	}
+	// A stored report carried stale is marked so, as of its own date.
+	r := FromEntityReport(&reportdoc.EntityReport{Entity: reportdoc.Entity{ID: "222222222222"}, Job: reportdoc.Job{CompletedAt: reportdoc.NewTime(asOf)},
+		Carried: &reportdoc.Carried{Freshness: reportdoc.Stale, AsOf: reportdoc.NewTime(old)}})
+	if !r.Stale || !r.AsOf.Equal(old) {
+		t.Errorf("Got(FromEntityReport of a stale report) = stale %v as of %v; want stale as of %v", r.Stale, r.AsOf, old)
+	}
+}
+
 func TestEvaluateRefuses(t *testing.T) {
 	doc, reports := fixture(t)
 	deny := func(i int) *scpeval.Policy {
