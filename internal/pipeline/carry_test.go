@@ -509,7 +509,11 @@ func TestCarryBudgetLeavesStale(t *testing.T) {
 	began := time.Now()
 	st, _, _ := e.night(ctx, "n2", `,"maxRunMinutes":0.04`)
 	took := time.Since(began)
-	if budget, slack := time.Duration(minutes*float64(time.Minute)), 500*time.Millisecond; took > budget+slack {
+	// The budget, the test driver's waits, and the copies of the stale
+	// reports, made in the reserve the budget keeps for Store: a sixtieth,
+	// 40 ms here (six minutes of a six-hour night), too little for them on
+	// a loaded test machine.
+	if budget, slack := time.Duration(minutes*float64(time.Minute)), time.Second; took > budget+slack {
 		t.Errorf("Got(run took) %s; want at most the budget %s (+%s)", took, budget, slack)
 	}
 	o := e.outcome(ctx, "n2")
