@@ -10,8 +10,11 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"html/template"
+	"html"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
 )
@@ -175,7 +178,71 @@ type meta struct {
 //go:embed report.html.tmpl
 var pageText string
 
-var page = template.Must(template.New("report").Funcs(template.FuncMap{"num": Thousands}).Parse(pageText))
+// page is the page's text cut at its fields: the page is a fixed document
+// whose script draws everything from the data, so it needs no template
+// engine, and Go's (text/template, html/template) would cost every step
+// function that renders the page twice its size: their reflection keeps
+// every exported method of every type the program reaches.
+var page = mustParsePage(pageText)
+
+// pageFields are the fields the page text may name, as {{name}}.
+var pageFields = []string{"runId", "organizationId", "completedAt", "status",
+	"entitiesTotal", "entitiesSucceeded", "entitiesFailed", "freshFresh", "freshUnchanged", "freshStale",
+	"unusedDays", "caveats", "data"}
+
+// pagePart is a piece of the page's text and the field that follows it
+// ("" after the last piece).
+type pagePart struct {
+	text, field string
+}
+
+var fieldRE = regexp.MustCompile(`\{\{([A-Za-z]+)\}\}`)
+
+func mustParsePage(text string) []pagePart {
+	var parts []pagePart
+	at := 0
+	for _, m := range fieldRE.FindAllStringSubmatchIndex(text, -1) {
+		name := text[m[2]:m[3]]
+		if !slices.Contains(pageFields, name) {
+			panic(fmt.Sprintf("htmlreport: the page names an unknown field {{%s}}", name))
+		}
+		parts = append(parts, pagePart{text[at:m[0]], name})
+		at = m[1]
+	}
+	if rest := text[at:]; strings.Contains(rest, "{{") {
+		panic("htmlreport: the page has a malformed field after its last one")
+	}
+	return append(parts, pagePart{text: text[at:]})
+}
+
+// fields are the page's fields of r, escaped for HTML text and quoted
+// attributes; data is written as it is (JSON that cannot close its
+// script element).
+func (r *Report) fields(data []byte) map[string][]byte {
+	esc := func(s string) []byte { return []byte(html.EscapeString(s)) }
+	completed := r.CompletedAt
+	if completed == "" {
+		completed = "—"
+	}
+	var caveats []byte
+	for _, c := range r.Caveats {
+		caveats = append(caveats, "<li>"...)
+		caveats = append(caveats, esc(c)...)
+		caveats = append(caveats, "</li>"...)
+	}
+	return map[string][]byte{
+		"runId": esc(r.RunID), "organizationId": esc(r.OrganizationID),
+		"completedAt": esc(completed), "status": esc(r.Status),
+		"entitiesTotal":     []byte(Thousands(r.Entities.Total)),
+		"entitiesSucceeded": []byte(Thousands(r.Entities.Succeeded)),
+		"entitiesFailed":    []byte(Thousands(r.Entities.Failed)),
+		"freshFresh":        []byte(Thousands(r.Freshness.Fresh)),
+		"freshUnchanged":    []byte(Thousands(r.Freshness.Unchanged)),
+		"freshStale":        []byte(Thousands(r.Freshness.Stale)),
+		"unusedDays":        []byte(strconv.Itoa(r.UnusedDays)),
+		"caveats":           caveats, "data": data,
+	}
+}
 
 // Thousands writes n with comma separators, as the page writes its counts.
 func Thousands(n int) string {
@@ -188,10 +255,6 @@ func Thousands(n int) string {
 	}
 	return s
 }
-
-// dataMarker stands in for the data while the template runs; the data is
-// spliced in afterwards so that it is never copied through the template.
-const dataMarker = "/*orgaudit-data*/"
 
 // Page builds the HTML page one row at a time, holding each row only in its
 // encoded form: a run of 11,001 reports then costs its output size once.
@@ -270,25 +333,22 @@ func (p *Page) Render() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("htmlreport: encode data: %w", err)
 	}
-	var tb bytes.Buffer
-	err = page.Execute(&tb, struct {
-		*Report
-		Data template.JS
-	}{r, template.JS(dataMarker)})
-	if err != nil {
-		return nil, fmt.Errorf("htmlreport: render: %w", err)
+	// The data: the metadata object with the rows appended as "r".
+	data := make([]byte, 0, len(js)+p.rows.Len()+8)
+	data = append(data, js[:len(js)-1]...)
+	data = append(data, `,"r":[`...)
+	data = append(data, p.rows.Bytes()...)
+	data = append(data, "]}"...)
+	fields := r.fields(data)
+	n := 0
+	for _, part := range page {
+		n += len(part.text) + len(fields[part.field])
 	}
-	before, after, ok := bytes.Cut(tb.Bytes(), []byte(dataMarker))
-	if !ok {
-		return nil, fmt.Errorf("htmlreport: render: data marker missing")
+	out := make([]byte, 0, n)
+	for _, part := range page {
+		out = append(out, part.text...)
+		out = append(out, fields[part.field]...)
 	}
-	out := make([]byte, 0, len(before)+len(js)+p.rows.Len()+len(after)+8)
-	out = append(out, before...)
-	out = append(out, js[:len(js)-1]...)
-	out = append(out, `,"r":[`...)
-	out = append(out, p.rows.Bytes()...)
-	out = append(out, "]}"...)
-	out = append(out, after...)
 	p.rows = bytes.Buffer{}
 	return out, nil
 }

@@ -105,3 +105,44 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderFillsEveryField: the page's header fields are filled in and
+// escaped, none is left as written in the page's text.
+func TestRenderFillsEveryField(t *testing.T) {
+	r := &Report{RunID: "<b>run</b>", OrganizationID: "o-abcdefghij", Status: `FAILED" onmouseover="x`, UnusedDays: 45,
+		Entities: reportdoc.SummaryEntities{Total: 11001, Succeeded: 10999, Failed: 2},
+		Caveats:  []string{"a <script>caveat</script> & more", "second"}}
+	b, err := Render(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{
+		"<title>orgaudit · &lt;b&gt;run&lt;/b&gt;</title>",
+		`class="status FAILED&#34; onmouseover=&#34;x"`,
+		"<b>11,001</b> (10,999 succeeded, 2 failed)",
+		"<li>a &lt;script&gt;caveat&lt;/script&gt; &amp; more</li><li>second</li>",
+		"Completed <b>—</b>",
+		"<b>45 days</b>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Got(page) without %q", want)
+		}
+	}
+	if strings.Contains(page, "{{") {
+		t.Errorf("Got(page) with a field left unfilled: %q", page[strings.Index(page, "{{"):][:40])
+	}
+	r.CompletedAt = "2026-12-02T03:00:00Z"
+	if b, _ := Render(r); !strings.Contains(string(b), "Completed <b>2026-12-02T03:00:00Z</b>") {
+		t.Error("Got(page) without the completion time")
+	}
+}
+
+func TestParsePageRefusesUnknownFields(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("Got(no panic) for a page naming {{nosuch}}; want one")
+		}
+	}()
+	mustParsePage("<p>{{nosuch}}</p>")
+}
