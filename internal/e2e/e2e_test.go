@@ -751,3 +751,79 @@ func (st *stack) runObjects(t *testing.T, runID string) map[string][]byte {
 	}
 	return out
 }
+
+// TestBudgetEndsMidRun: a run whose time budget (maxRunMinutes) ends
+// before its jobs do ends SUCCEEDED as an execution, not timed out, with
+// summary, findings and report.html written: the run is PARTIAL, the
+// entities whose jobs did not fit end BudgetExhausted, every entity once.
+// The next run, with the same budget, carries the first run's account
+// reports (nothing was used in between) and refreshes first the accounts
+// the first run could not reach.
+func TestBudgetEndsMidRun(t *testing.T) {
+	st := deploy(t, stackOptions{orgFile: orgFile, timeScale: "0.05"})
+	const input = `{"includeAccounts":true,"maxRunMinutes":0.08}`
+	in := runInput{IncludeAccounts: true}
+	ex := st.execute(t, "night-short-1", input)
+	if !ex.succeeded {
+		t.Fatalf("Got(execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	first := st.summaryOf(t, ex.name)
+	exhausted := map[string]bool{}
+	for _, e := range first.Errors {
+		exhausted[e.EntityID] = true
+	}
+	t.Logf("first night: took %s, %d of %d entities without a report", ex.took.Round(time.Millisecond), len(exhausted), first.Entities.Total)
+	if len(exhausted) == 0 || first.Entities.Succeeded == 0 {
+		t.Fatalf("Got(%d entities BudgetExhausted, %d succeeded); want the budget to end mid-run", len(exhausted), first.Entities.Succeeded)
+	}
+	w := want{runID: ex.name, input: in, status: reportdoc.RunPartial, failed: exhausted, failCode: "BudgetExhausted", unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+
+	ex = st.execute(t, "night-short-2", input)
+	if !ex.succeeded {
+		t.Fatalf("Got(second execution) failed: %s; want success\n%s", ex.errorText, ex.output)
+	}
+	second := st.summaryOf(t, ex.name)
+	t.Logf("second night: took %s, freshness %+v, jobs %+v", ex.took.Round(time.Millisecond), second.Freshness, second.Jobs)
+	lines := map[string]reportdoc.SummaryReport{}
+	for _, l := range second.Reports {
+		lines[l.EntityID] = l
+	}
+	for _, a := range st.org.Accounts {
+		l := lines[a.ID]
+		switch {
+		case !exhausted[a.ID] && a.ID != st.org.ManagementAccountID:
+			// Reported the first night and not used since: carried.
+			if l.Freshness != reportdoc.Unchanged {
+				t.Errorf("Got(%s the second night) %s %q; want unchanged: reported the first night", a.ID, l.Status, l.Freshness)
+			}
+		case exhausted[a.ID] && l.Freshness != "" && l.Freshness != reportdoc.Fresh:
+			t.Errorf("Got(%s the second night) %q; want fresh or BudgetExhausted: the first night had no report of it", a.ID, l.Freshness)
+		}
+	}
+	if second.Jobs.Root != 1 || second.Jobs.OUs != len(st.org.OUs) || second.Jobs.Accounts > len(exhausted)+1 {
+		t.Errorf("Got(second night's jobs) = %+v; want the root, %d OUs and at most the %d accounts the first night missed and the management account", second.Jobs, len(st.org.OUs), len(exhausted))
+	}
+	failed := map[string]bool{}
+	for _, e := range second.Errors {
+		failed[e.EntityID] = true
+	}
+	status := reportdoc.RunSucceeded
+	if len(failed) > 0 {
+		status = reportdoc.RunPartial
+	}
+	w = want{runID: ex.name, input: in, status: status, failed: failed, failCode: "BudgetExhausted", unusedDays: unusedDefault(t, st)}
+	st.verifyState(t, w)
+	st.verifyRun(t, w)
+}
+
+// summaryOf reads a run's summary.json.
+func (st *stack) summaryOf(t *testing.T, runID string) *reportdoc.Summary {
+	t.Helper()
+	var sum reportdoc.Summary
+	if err := json.Unmarshal(st.get(t, st.prefix+reportdoc.SummaryKey(runID)), &sum); err != nil {
+		t.Fatalf("summary of %s: %v", runID, err)
+	}
+	return &sum
+}

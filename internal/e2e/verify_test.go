@@ -431,6 +431,14 @@ func (st *stack) verifySummary(t *testing.T, sum *reportdoc.Summary, scope []sco
 		wantLine := reportdoc.SummaryReport{EntityID: r.Entity.ID, Path: r.Entity.Path, PolicyID: r.PolicyID,
 			Key: reportdoc.ReportKey(w.runID, r.Entity.ID, aws.ToString(r.PolicyID)), Status: status,
 			ServicesAccessible: r.NumberOfServicesAccessible, ServicesNotAccessed: r.NumberOfServicesNotAccessed, UnusedServices: unused}
+		if status == reportdoc.StatusCompleted {
+			// Fresh unless carried from an earlier run, as of the report's
+			// own instant.
+			wantLine.Freshness, wantLine.AsOf = reportdoc.Fresh, reportdoc.NewTime(r.AsOf())
+			if r.Carried != nil {
+				wantLine.Freshness = r.Carried.Freshness
+			}
+		}
 		if !reflect.DeepEqual(l, wantLine) {
 			t.Errorf("Got(summary line %s) = %s; want %s", item, jsonString(l), jsonString(wantLine))
 		}
