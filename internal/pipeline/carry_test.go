@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orgaudit/orgaudit/internal/findings"
+	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
@@ -616,5 +617,84 @@ func TestCarryDailyActivity(t *testing.T) {
 	}
 	if carried == 0 {
 		t.Errorf("Got(no account carried in two nights); want the idle ones carried")
+	}
+}
+
+// TestCarryCheckInterruptedAndRetried: the night that carries, with its
+// Checks cancelled mid-way or losing their storage (a crash: work since the
+// last save is lost), run again until done: every account is still carried
+// once, unchanged, every report once; and the finished run started again
+// rewrites the same bytes.
+func TestCarryCheckInterruptedAndRetried(t *testing.T) {
+	t.Parallel()
+	for _, crash := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cancelled", true: "storage lost"}[crash], func(t *testing.T) {
+			t.Parallel()
+			org := genOrg(t, orgmodel.GenerateOptions{OUs: 8, Accounts: 24, Depth: 3, Seed: 5})
+			e := newCarryEnv(t, org)
+			ctx := testCtx(t)
+			e.night(ctx, "n1", "")
+
+			e.clock.Advance(24 * time.Hour)
+			e.now = e.clock.Now().UTC().Truncate(time.Second)
+			st := e.start(ctx, e.p, `{"includeAccounts":true}`, "n2")
+			interrupted := 0
+			for i := 0; i < 4; i++ {
+				cctx, cancel := context.WithCancel(ctx)
+				p := e.p
+				if crash {
+					faulty := &faultyStore{Store: e.store, prefix: "runs/n2/manifest.json", after: 1 + i}
+					p = New(e.cfg, Deps{Orgs: e.p.walker.API, IAM: e.p.reports.API, Store: faulty, Now: e.p.now, Logger: e.p.log})
+					p.tune = e.p.tune
+				} else {
+					time.AfterFunc(time.Duration(60+40*i)*time.Millisecond, cancel)
+				}
+				if _, err := p.Check(cctx, st); err != nil {
+					interrupted++
+				}
+				cancel()
+			}
+			if interrupted == 0 {
+				t.Fatalf("no Check was interrupted; the test proves nothing")
+			}
+			m, err := manifest.Load(ctx, e.store, "n2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			decided, stored := 0, 0
+			for _, ent := range m.Entities {
+				if ent.Freshness != "" {
+					decided++
+					if ent.State == manifest.StateStored {
+						stored++
+					}
+				}
+			}
+			t.Logf("after the interrupted Checks: %d accounts decided unchanged, %d of them stored", decided, stored)
+			if decided == 0 {
+				t.Errorf("Got(no carry decided before the interruptions ended); want the interruptions to reach the carry")
+			}
+			e.drive(ctx, e.p, st)
+			o := e.verify(ctx, "n2", expectScope(org, true, false), nil)
+			want := map[string]string{}
+			for _, a := range org.Accounts {
+				if a.ID != org.ManagementAccountID {
+					want[a.ID] = reportdoc.Unchanged
+				}
+			}
+			checkCarried(t, o, want, "n1", nil)
+			if j := o.summary.Jobs; j.Accounts != 1 {
+				t.Errorf("Got(summary jobs) = %+v; want the management account's job only among accounts", j)
+			}
+
+			before := e.snapshot(ctx)
+			e.run(ctx, `{"includeAccounts":true}`, "n2")
+			after := e.snapshot(ctx)
+			for k, b := range before {
+				if strings.HasPrefix(k, "runs/n2/") && string(after[k]) != string(b) {
+					t.Errorf("Got(%s) changed when the finished run was started again; want the same bytes", k)
+				}
+			}
+		})
 	}
 }
