@@ -95,7 +95,7 @@ func diffCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 func printChanges(w io.Writer, runA, runB string, ch *reportdoc.Changes) {
-	fmt.Fprintf(w, "Changes from run %s to run %s (unused: not accessed for %d days)\n\n", runA, runB, ch.UnusedDays)
+	fmt.Fprintf(w, "Changes from run %s to run %s (unused: not accessed for %s)\n\n", runA, runB, count(ch.UnusedDays, "day", "days"))
 	if len(ch.Entities) == 0 {
 		fmt.Fprintln(w, "No changes.")
 	} else {
@@ -111,8 +111,8 @@ func printChanges(w io.Writer, runA, runB string, ch *reportdoc.Changes) {
 		tw.Flush()
 	}
 	t := ch.Totals
-	fmt.Fprintf(w, "\n%d entity reports compared, %d changed, %d new; %d services newly accessed, %d became unused.\n",
-		t.Compared, t.Changed, t.New, t.NewlyAccessed, t.BecameUnused)
+	fmt.Fprintf(w, "\n%s compared, %d changed, %d new; %s newly accessed, %d became unused.\n",
+		count(t.Compared, "entity report", "entity reports"), t.Changed, t.New, count(t.NewlyAccessed, "service", "services"), t.BecameUnused)
 	printCaveats(w)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/scpsuggest"
 )
 
 // topUnusedCount is how many services the end-of-run table lists.
@@ -67,7 +68,19 @@ func printSummary(w io.Writer, sum *reportdoc.Summary, store objstore.Store, unu
 func printUnused(w io.Writer, counts []unusedService, unusedDays int) {
 	var everywhere []unusedService
 	var some []unusedService
+	never := map[string]bool{}
+	for _, ns := range scpsuggest.NeverDeny(scpsuggest.Options{}) {
+		never[ns] = true
+	}
+	var skipped []unusedService
 	for _, u := range counts {
+		if never[u.Namespace] {
+			// orgaudit never suggests denying these (sign-in, STS,
+			// Organizations, support, …): ranking them leads the reader
+			// nowhere.
+			skipped = append(skipped, u)
+			continue
+		}
 		if u.Entities == u.Allowed {
 			everywhere = append(everywhere, u)
 		} else {
@@ -75,19 +88,24 @@ func printUnused(w io.Writer, counts []unusedService, unusedDays int) {
 		}
 	}
 	if len(everywhere) > 0 {
-		fmt.Fprintf(w, "\n%d services are unused for %d days in every report that lists them, e.g. %s.\n", len(everywhere), unusedDays, examples(everywhere, 5))
+		fmt.Fprintf(w, "\n%s unused for %s in every report that lists %s, e.g. %s.\n", count(len(everywhere), "service is", "services are"), count(unusedDays, "day", "days"),
+			plural(len(everywhere), "it", "them"), examples(everywhere, 5))
 	}
 	if len(some) > topUnusedCount {
 		some = some[:topUnusedCount]
 	}
 	if len(some) > 0 {
-		fmt.Fprintf(w, "\nTop unused services still used somewhere (not accessed in %d days):\n", unusedDays)
+		fmt.Fprintf(w, "\nTop unused services still used somewhere (not accessed in %s):\n", count(unusedDays, "day", "days"))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "SERVICE\tNAMESPACE\tUNUSED IN")
 		for _, s := range some {
-			fmt.Fprintf(tw, "%s\t%s\t%d of %d reports\n", s.Name, s.Namespace, s.Entities, s.Allowed)
+			fmt.Fprintf(tw, "%s\t%s\t%d of %s\n", s.Name, s.Namespace, s.Entities, count(s.Allowed, "report", "reports"))
 		}
 		tw.Flush()
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(w, "(Left out: %s on the never-deny list, e.g. %s; orgaudit never suggests denying %s.)\n",
+			count(len(skipped), "unused service", "unused services"), examples(skipped, 3), plural(len(skipped), "it", "them"))
 	}
 }
 
@@ -148,6 +166,9 @@ func unusedCounts(ctx context.Context, store objstore.Store, sum *reportdoc.Summ
 	})
 	return out, nil
 }
+
+// count is n and the word for n of them: "1 entity", "2 entities".
+func count(n int, one, many string) string { return fmt.Sprintf("%d %s", n, plural(n, one, many)) }
 
 // plural picks one or many for n.
 func plural(n int, one, many string) string {

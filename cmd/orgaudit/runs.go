@@ -150,13 +150,13 @@ func printRuns(w io.Writer, rows []runRow) {
 		if r.ExecutionStatus == "SUCCEEDED" && r.RunStatus != nil && *r.RunStatus != reportdoc.RunSucceeded {
 			status = *r.RunStatus
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, status, count(r.Entities), count(r.Failed),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, status, orDash(r.Entities), orDash(r.Failed),
 			r.StartedAt.Format("2006-01-02 15:04:05Z"), (time.Duration(r.DurationSeconds) * time.Second).String())
 	}
 	tw.Flush()
 }
 
-func count(n *int) string {
+func orDash(n *int) string {
 	if n == nil {
 		return "-"
 	}

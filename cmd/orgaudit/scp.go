@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/orgaudit/orgaudit/internal/catalog"
+	"github.com/orgaudit/orgaudit/internal/cliflags"
 	"github.com/orgaudit/orgaudit/internal/findings"
 	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
@@ -126,6 +128,10 @@ func scpCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts := scpsuggest.Options{}
 	for _, ns := range strings.Split(keep, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
+			if err := knownNamespace(ns); err != nil {
+				fmt.Fprintf(stderr, "orgaudit scp: --keep %v\n", err)
+				return exitUsage
+			}
 			opts.Keep = append(opts.Keep, ns)
 		}
 	}
@@ -260,7 +266,7 @@ func printSCP(w io.Writer, runID string, days int, f findings.EntityFindings, s 
 		asOf = strings.Trim(string(b), `"`)
 	}
 	fmt.Fprintf(w, "Run %s, report as of %s\n\n", runID, asOf)
-	fmt.Fprintf(w, "%d of %d listed services not accessed for %d days (%d never accessed):\n", len(f.Unused), f.Listed, days, f.NeverAccessed)
+	fmt.Fprintf(w, "%d of %s not accessed for %s (%d never accessed):\n", len(f.Unused), count(f.Listed, "listed service", "listed services"), count(days, "day", "days"), f.NeverAccessed)
 	ages := map[string]int{}
 	for _, l := range f.LastAccessed {
 		ages[l.Namespace] = l.Days
@@ -285,7 +291,11 @@ func printSCP(w io.Writer, runID string, days int, f findings.EntityFindings, s 
 	case len(s.Policies) == 0:
 		fmt.Fprintln(w, "Nothing to deny.")
 	default:
-		fmt.Fprintf(w, "Suggested SCP: %d document(s), each at most %d characters; attach all of them.\n", len(s.Policies), scpsuggest.MaxPolicySize)
+		if len(s.Policies) == 1 {
+			fmt.Fprintf(w, "Suggested SCP: 1 document, at most %d characters.\n", scpsuggest.MaxPolicySize)
+		} else {
+			fmt.Fprintf(w, "Suggested SCP: %d documents, each at most %d characters; attach all of them.\n", len(s.Policies), scpsuggest.MaxPolicySize)
+		}
 		for i, p := range s.Policies {
 			fmt.Fprintf(w, "--- policy %d of %d (%d characters) ---\n%s\n", i+1, len(s.Policies), len(p), p)
 		}
@@ -306,6 +316,26 @@ func printSuggestionVerdict(w io.Writer, days int, scp *findings.SCPFinding) {
 	default:
 		fmt.Fprintf(w, "What-if: BREAKS, it would deny services in use: %s.\n", strings.Join(scp.Breaks, ", "))
 	}
+}
+
+// knownNamespace checks that ns is a service namespace the catalog knows,
+// so that a typo in --keep does not silently keep nothing.
+func knownNamespace(ns string) error {
+	if _, ok := catalog.Lookup(ns); ok {
+		return nil
+	}
+	all := catalog.All()
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = s.Namespace
+	}
+	msg := fmt.Sprintf("%q is not a service namespace orgaudit knows", printable(ns))
+	if c := cliflags.Closest(ns, names); c != "" {
+		msg += fmt.Sprintf("; did you mean %s?", c)
+	} else {
+		msg += " (namespaces are the prefixes of IAM actions: s3, ec2, sso …)"
+	}
+	return errors.New(msg)
 }
 
 func serviceName(ns string) string { return printable(findings.ServiceName(ns)) }

@@ -264,7 +264,7 @@ func printPlan(w io.Writer, runID string, run *storedRun, p *scpplan.Plan, sourc
 	}
 	fmt.Fprintf(w, "SCP plan for %s (%s, %s) and everything under it\n%s\n", printable(name), printable(root.ID), root.Type, printable(root.Path))
 	fmt.Fprintf(w, "Run %s, unused means not accessed for %d days; strategy %s.\n", runID, run.unusedDays, p.Strategy)
-	fmt.Fprintf(w, "Attachments: %s. The organization holds %d SCP(s) before the plan.\n", source, p.ExistingPolicies)
+	fmt.Fprintf(w, "Attachments: %s. The organization holds %s before the plan.\n", source, count(p.ExistingPolicies, "SCP", "SCPs"))
 	if run.managementAccountID != "" {
 		fmt.Fprintf(w, "The management account %s is never a target: SCPs do not apply to it.\n", run.managementAccountID)
 	}
@@ -282,7 +282,7 @@ func printPlan(w io.Writer, runID string, run *storedRun, p *scpplan.Plan, sourc
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", pol.Name, targets, len(pol.Services), len(pol.Content))
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "\n%d policies, %d attachments.\n", len(p.Policies), attachments(p))
+		fmt.Fprintf(w, "\n%s, %s.\n", count(len(p.Policies), "policy", "policies"), count(attachments(p), "attachment", "attachments"))
 		for _, pol := range p.Policies {
 			verb := "denies"
 			if pol.Strategy == scpplan.Allow {
@@ -295,7 +295,7 @@ func printPlan(w io.Writer, runID string, run *storedRun, p *scpplan.Plan, sourc
 		}
 	}
 	if len(p.Stopped) > 0 {
-		fmt.Fprintf(w, "\nStopped by a quota at %d place(s):\n", len(p.Stopped))
+		fmt.Fprintf(w, "\nStopped by a quota at %s:\n", count(len(p.Stopped), "place", "places"))
 		for _, s := range p.Stopped {
 			fmt.Fprintf(w, "  %s (%s): %s\n", s.Target, s.Quota, s.Reason)
 		}

@@ -148,7 +148,7 @@ func Example_scpPlan() {
 	// SCP plan for Root (r-ex12, ROOT) and everything under it
 	// o-exampleorg1/r-ex12
 	// Run 20261125T030000Z, unused means not accessed for 90 days; strategy deny.
-	// Attachments: not recorded by the run: every target is assumed to have FullAWSAccess only. The organization holds 1 SCP(s) before the plan.
+	// Attachments: not recorded by the run: every target is assumed to have FullAWSAccess only. The organization holds 1 SCP before the plan.
 	//
 	// POLICY                                 TARGETS           SERVICES  SIZE
 	// orgaudit-deny-unused-ou-ex12-prod0001  ou-ex12-prod0001  3         141

@@ -29,7 +29,7 @@ func Example_scp() {
 	//   lambda     AWS Lambda       91 days ago
 	//   rds        Amazon RDS       201 days ago
 	//
-	// Suggested SCP: 1 document(s), each at most 5120 characters; attach all of them.
+	// Suggested SCP: 1 document, at most 5120 characters.
 	// --- policy 1 of 1 (150 characters) ---
 	// {"Version":"2012-10-17","Statement":[{"Sid":"DenyUnusedServices","Effect":"Deny","Action":["dynamodb:*","glue:*","lambda:*","rds:*"],"Resource":"*"}]}
 	// What-if: not checked (the run does not record its SCPs).

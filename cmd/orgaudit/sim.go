@@ -109,7 +109,7 @@ func simCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.DurationVar(&f.jitter, "latency-jitter", 0, "with --latency: each half varies uniformly within ±half of this (at most --latency)")
 	fs.Var(&f.buckets, "bucket", "S3 bucket to create at start (repeatable)")
 	fs.StringVar(&f.credentials, "credentials", "", "JSON file of extra credentials (see above)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "request log on stderr: debug, info (one line per request), warn, error")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "log on stderr: debug, info (one line per request), warn (faults and refusals), error")
 	if stop, code := cliflags.Parse(ctx, fs, args, stdout, stderr); stop {
 		return code
 	}

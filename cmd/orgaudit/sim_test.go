@@ -221,7 +221,7 @@ func Example_simHelp() {
 	//   -listen string
 	//     	address to listen on, host:port (port 0 picks a free one) (default "127.0.0.1:4566")
 	//   -log-level string
-	//     	request log on stderr: debug, info (one line per request), warn, error (default "info")
+	//     	log on stderr: debug, info (one line per request), warn (faults and refusals), error (default "warn")
 	//   -max-jobs int
 	//     	report jobs one account may have in progress, across callers, before ReportGenerationLimitExceeded (default 1)
 	//   -org string

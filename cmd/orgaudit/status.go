@@ -143,7 +143,7 @@ func statusOnce(ctx context.Context, dep *deployed, ex *sfnrun.Execution, stdout
 		return exitFailure
 	}
 	c := manifestCounts(m)
-	fmt.Fprintf(stdout, "Run %s: RUNNING for %s: %d of %d entities done (%d failed), %d running, %d queued\n",
-		ex.RunID, ex.Duration(time.Now()).Round(time.Second), c.Done(), c.Total, c.Failed, c.Running, c.Queued)
+	fmt.Fprintf(stdout, "Run %s: RUNNING for %s: %d of %s done (%d failed), %d running, %d queued\n",
+		ex.RunID, ex.Duration(time.Now()).Round(time.Second), c.Done(), count(c.Total, "entity", "entities"), c.Failed, c.Running, c.Queued)
 	return exitOK
 }
