@@ -74,6 +74,10 @@ type options struct {
 	rtts                 []time.Duration // network round trips of the realistic-latency rows
 	sanityReps           int
 	network              sim.Network // of the run at hand
+	iamNow               func() time.Time
+	nights               int
+	nightBudget          time.Duration
+	activeShare          float64
 }
 
 func benchMain(args []string) int {
@@ -105,6 +109,9 @@ func benchMain(args []string) int {
 	fs.StringVar(&o.timeline, "timeline", "", "write the IAM calls of the last pipeline run to this file (ms since start, call, job, status)")
 	rtts := fs.String("rtt", "0,30ms,120ms", "network round trips (comma-separated) the realistic-latency rows run at, each with a jitter of a quarter of it")
 	fs.IntVar(&o.sanityReps, "sanity-reps", 3, "runs of orgaudit per round trip in the realistic-latency rows (medians reported); the naive script runs once")
+	fs.IntVar(&o.nights, "nights", 7, "consecutive nights of the nightly schedule on the organization, its activity moving with the clock (0: skip)")
+	fs.DurationVar(&o.nightBudget, "night-budget", 6*time.Hour, "each night's time budget (maxRunMinutes), real-world (scaled with the jobs)")
+	fs.Float64Var(&o.activeShare, "active-share", 0.2, "share of the accounts active on a given day in the nights")
 	walkTPS := fs.String("walk-tps", "10,2", "real-time Organizations rates (comma-separated, not scaled with the jobs) of the runs with accounts that measure the walk; empty: skip")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: orgaudit-bench [flags]\n\nMeasures orgaudit against its lower bound on a simulated organization and prints Markdown.\n\n")
@@ -308,6 +315,14 @@ func run(ctx context.Context, o options, w io.Writer) error {
 			}
 		}
 	}
+	var nights []nightResult
+	var fullJobs int
+	var fullTime time.Duration
+	if o.nights > 0 {
+		if nights, fullJobs, fullTime, err = nightsRun(ctx, o, log); err != nil {
+			return err
+		}
+	}
 	var bins []binaryResult
 	if !o.skipBuild {
 		if bins, err = binaries(ctx, o, log); err != nil {
@@ -315,7 +330,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{"results": results, "sanity": sanity, "binaries": bins}, "", "  ")
+		b, err := json.MarshalIndent(map[string]any{"results": results, "sanity": sanity, "nights": nights, "binaries": bins}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -324,6 +339,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 	report(w, o, org, results, sanity, bins)
+	nightsTable(w, o, nights, fullJobs, fullTime)
 	return nil
 }
 
@@ -341,7 +357,7 @@ func newEnvironment(ctx context.Context, org *orgmodel.Org, scale float64, o opt
 	e := &environment{orgTPS: o.orgTPS / scale}
 	s, err := sim.New(sim.Options{
 		Org:     org,
-		IAM:     iamreports.Options{TimeScale: scale, MaxJobs: 1, JobOwner: o.jobOwner},
+		IAM:     iamreports.Options{TimeScale: scale, MaxJobs: 1, JobOwner: o.jobOwner, Now: o.iamNow},
 		IAMTPS:  o.iamTPS / scale,
 		OrgTPS:  e.orgTPS,
 		Buckets: buckets,
