@@ -13,13 +13,16 @@
 //	  "previousRunId": "…"|absent, "previousResolved": true|absent,
 //	  "nextPart": 3, "pendingPart": 2|absent, "throttled": 0, "pace": {"group": {"millis": 4300, "low": 2100}},
 //	  "runError": {"code","message"}|absent,
+//	  "carryFrom": "…"|absent, "jobs": {"ROOT": 1, …}|absent,
 //	  "walk": {…the organization walk in progress…}|absent,
 //	  "entities": [ {"id","type","name","path","policyId"?, "state",
 //	                 "jobId"?, "attempts"?, "sentAt"?, "session"?, "createdAt"?, "completedAt"?,
 //	                 "error"?, "accessible"?, "notAccessed"?, "unused"?,
-//	                 "part"?, "digest"?}, … ] }
+//	                 "part"?, "digest"?, "scp"?, "freshness"?, "carry"?}, … ] }
 //
-// An entity moves queued → running → completed|failed → stored. "stored"
+// An entity moves queued → running → completed|failed → stored; an account
+// with an earlier report to carry starts pending and becomes either
+// completed (carried) or queued. "stored"
 // means its report file is written (and, for a completed job, its Athena
 // rows are in part "part"); a stored entity with an error is a failed
 // report. Re-running a step for the same run rewrites the same keys with
