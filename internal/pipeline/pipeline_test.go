@@ -139,6 +139,14 @@ func TestLatestAndChanges(t *testing.T) {
 	if o := e.outcome(ctx, "day-1"); o.summary.Changes != nil {
 		t.Errorf("Got(changes of the first run) = %+v; want none", o.summary.Changes)
 	}
+	// The key is there all the same, as in findings.json: null, not absent.
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(e.read(ctx, reportdoc.SummaryKey("day-1")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := raw["changes"]; !ok || string(c) != "null" {
+		t.Errorf("Got(summary.json changes of the first run) = %q (present %v); want null", c, ok)
+	}
 	e.now = e.now.Add(24 * time.Hour)
 	e.run(ctx, `{}`, "day-2")
 	o := e.outcome(ctx, "day-2")

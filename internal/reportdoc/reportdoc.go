@@ -236,7 +236,9 @@ type Summary struct {
 	Jobs      SummaryJobs      `json:"jobs"`
 	Reports   []SummaryReport  `json:"reports"`
 	Errors    []SummaryError   `json:"errors"`
-	Changes   *Changes         `json:"changes,omitempty"`
+	// Changes is null when there is no previous run to compare with (a
+	// first run); the key is always written.
+	Changes *Changes `json:"changes"`
 }
 
 // Latest is latest.json: the pointer to the newest finished run.
