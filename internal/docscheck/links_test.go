@@ -221,6 +221,55 @@ func TestDocsStandOnTheirOwn(t *testing.T) {
 	}
 }
 
+// TestSourcesStandOnTheirOwn: no comment of the code, template or build
+// files cites DESIGN.md either.
+func TestSourcesStandOnTheirOwn(t *testing.T) {
+	self, err := filepath.Abs("links_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", ".build", "artifacts":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".yaml", ".yml", ".json", ".toml", ".sh", ".tmpl":
+		default:
+			if d.Name() != "Makefile" {
+				return nil
+			}
+		}
+		if abs, _ := filepath.Abs(path); abs == self {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		seen++
+		for i, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "DESIGN.md") {
+				t.Errorf("%s:%d: Got(a citation of DESIGN.md, which the repository does not hold); want the repository's own docs", rel(path), i+1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen < 100 {
+		t.Errorf("Got(%d files read); want the repository's sources", seen)
+	}
+}
+
 // TestAnchors pins the heading ids against GitHub's rule.
 func TestAnchors(t *testing.T) {
 	dir := t.TempDir()
