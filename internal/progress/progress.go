@@ -33,6 +33,10 @@ type Reporter struct {
 	last    time.Time
 	drawn   bool
 	lastLen int
+	// base is the number done when the reporter first showed anything:
+	// a resumed run starts with work done before, which says nothing of
+	// this process's pace.
+	base int
 }
 
 // Options configure a Reporter.
@@ -85,14 +89,17 @@ func (r *Reporter) Finish(c Counts) {
 }
 
 func (r *Reporter) show(c Counts, now time.Time) {
+	if !r.drawn {
+		r.base = c.Done()
+	}
 	r.last, r.drawn = now, true
 	elapsed := now.Sub(r.start)
 	if !r.terminal {
 		fmt.Fprintf(r.w, "progress: %d/%d done (%d failed), %d running, %d queued, %d throttled retries, elapsed %s, ETA %s\n",
-			c.Done(), c.Total, c.Failed, c.Running, c.Queued, c.Throttled, elapsed.Round(time.Second), ETA(c, elapsed))
+			c.Done(), c.Total, c.Failed, c.Running, c.Queued, c.Throttled, elapsed.Round(time.Second), ETASince(c, r.base, elapsed))
 		return
 	}
-	line := Bar(c, elapsed, r.width)
+	line := bar(c, r.base, elapsed, r.width)
 	pad := ""
 	if n := r.lastLen - len(line); n > 0 {
 		pad = strings.Repeat(" ", n)
@@ -104,12 +111,14 @@ func (r *Reporter) show(c Counts, now time.Time) {
 // Bar renders one line of at most width columns:
 //
 //	[#########.........]  45/120  1 running  74 queued  3 throttled  ETA 2m10s
-func Bar(c Counts, elapsed time.Duration, width int) string {
+func Bar(c Counts, elapsed time.Duration, width int) string { return bar(c, 0, elapsed, width) }
+
+func bar(c Counts, base int, elapsed time.Duration, width int) string {
 	stats := fmt.Sprintf(" %d/%d", c.Done(), c.Total)
 	if c.Failed > 0 {
 		stats += fmt.Sprintf(" (%d failed)", c.Failed)
 	}
-	stats += fmt.Sprintf("  %d running  %d queued  %d throttled  ETA %s", c.Running, c.Queued, c.Throttled, ETA(c, elapsed))
+	stats += fmt.Sprintf("  %d running  %d queued  %d throttled  ETA %s", c.Running, c.Queued, c.Throttled, ETASince(c, base, elapsed))
 	barWidth := width - len(stats) - 2
 	if barWidth < 10 {
 		barWidth = 10
@@ -127,15 +136,19 @@ func Bar(c Counts, elapsed time.Duration, width int) string {
 
 // ETA estimates the time left from the pace so far: "?" until something is
 // done, "0s" when everything is.
-func ETA(c Counts, elapsed time.Duration) string {
+func ETA(c Counts, elapsed time.Duration) string { return ETASince(c, 0, elapsed) }
+
+// ETASince is ETA for a count that stood at base done when elapsed began
+// (a resumed run): the pace is that of the work done since.
+func ETASince(c Counts, base int, elapsed time.Duration) string {
 	done := c.Done()
 	switch {
 	case c.Total > 0 && done >= c.Total:
 		return "0s"
-	case done == 0 || elapsed <= 0:
+	case done-base <= 0 || elapsed <= 0:
 		return "?"
 	}
-	left := time.Duration(float64(elapsed) / float64(done) * float64(c.Total-done))
+	left := time.Duration(float64(elapsed) / float64(done-base) * float64(c.Total-done))
 	if left > time.Minute {
 		return left.Round(time.Second).String()
 	}

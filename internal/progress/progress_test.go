@@ -81,3 +81,19 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestReporterETAOfAResumedRun: a run resumed with 90 of 100 done, doing
+// one a second, has 9 s left after 1 s, not the tenth of a second the
+// 91 done in 1 s would suggest.
+func TestReporterETAOfAResumedRun(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	r := New(&buf, Options{Interval: time.Second, Now: func() time.Time { return now }})
+	r.Update(Counts{Total: 100, Completed: 90})
+	now = now.Add(time.Second)
+	r.Update(Counts{Total: 100, Completed: 91})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "progress: 90/100 done") || !strings.HasSuffix(lines[0], "ETA ?") || !strings.HasSuffix(lines[1], "ETA 9s") {
+		t.Errorf("log lines %q; want 90/100 with ETA ?, then ETA 9s", lines)
+	}
+}
