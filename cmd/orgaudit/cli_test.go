@@ -185,3 +185,19 @@ func quoteAll(ws []string) []string {
 	}
 	return out
 }
+
+// TestInterruptedCommandsExit130: a command that ends in failure once
+// SIGINT has cancelled its context exits 130, as shells expect; without
+// the interrupt the same failure keeps 1.
+func TestInterruptedCommandsExit130(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"diff", "--out", "testdata", "--prefix", "", "20261124T030000Z", "nosuchrun"}
+	if code := dispatch(ctx, args, &stdout, &stderr); code != exitInterrupted {
+		t.Errorf("interrupted orgaudit %v: exit %d; want %d", args, code, exitInterrupted)
+	}
+	if code := dispatch(context.Background(), args, &stdout, &stderr); code != exitFailure {
+		t.Errorf("orgaudit %v: exit %d; want %d", args, code, exitFailure)
+	}
+}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,7 +77,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, msg+" (see orgaudit --help)")
 		return exitUsage
 	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	code := c.run(ctx, args[1:], stdout, stderr)
+	if code == exitFailure && errors.Is(ctx.Err(), context.Canceled) {
+		// Stopped by SIGINT or SIGTERM: say so the way shells expect.
+		code = exitInterrupted
+	}
+	return code
 }
 
 func commandNames() []string {
@@ -101,5 +107,5 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "orgaudit <command> --help" (or "orgaudit help <command>") for a command's flags;`)
 	fmt.Fprintln(w, `"orgaudit --version" prints the version, "orgaudit completion bash|zsh|fish" a completion script.`)
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 finished with failures, 2 usage error.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 finished with failures, 2 usage error, 130 interrupted.")
 }
