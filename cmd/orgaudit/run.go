@@ -50,6 +50,7 @@ type runFlags struct {
 	stepBudget                            time.Duration
 	demo                                  demoFlags
 	set                                   map[string]bool // the flags given on the command line
+	values                                map[string]string
 }
 
 type stringList []string
@@ -119,8 +120,8 @@ run's progress: --resume goes on from there.`)
 		fmt.Fprintf(stderr, "orgaudit run: unexpected argument %q (flags only; see orgaudit run --help)\n", fs.Arg(0))
 		return exitUsage
 	}
-	in.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { in.set[f.Name] = true })
+	in.set, in.values = map[string]bool{}, map[string]string{}
+	fs.Visit(func(f *flag.Flag) { in.set[f.Name], in.values[f.Name] = true, f.Value.String() })
 	if err := in.validate(); err != nil {
 		fmt.Fprintln(stderr, "orgaudit run:", err)
 		return exitUsage
@@ -571,6 +572,9 @@ func walk(ctx context.Context, p *pipeline.Pipeline, start pipeline.StartEvent, 
 	return st, nil
 }
 
+// resumeHint is what `orgaudit run --resume ID` needs besides the id to
+// find the run and reach the same organization: where it is stored, the
+// credentials' flags, and the simulated organization's shape.
 func resumeHint(in runFlags) string {
 	var b strings.Builder
 	if in.bucket != "" {
@@ -578,10 +582,28 @@ func resumeHint(in runFlags) string {
 	} else if in.out != "orgaudit-out" {
 		fmt.Fprintf(&b, " --out %s", in.out)
 	}
-	if in.demo.enabled {
-		b.WriteString(" --demo")
+	for _, f := range []string{"prefix", "profile", "region", "role-arn", "role-session", "demo",
+		"demo-ous", "demo-accounts", "demo-depth", "demo-seed", "demo-time-scale", "demo-iam-tps", "demo-org-tps"} {
+		v, ok := in.values[f]
+		switch {
+		case !ok:
+		case f == "demo":
+			if in.demo.enabled {
+				b.WriteString(" --demo")
+			}
+		default:
+			fmt.Fprintf(&b, " --%s %s", f, shellWord(v))
+		}
 	}
 	return b.String()
+}
+
+// shellWord quotes s for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func loadSummary(ctx context.Context, store objstore.Store, runID string) (*reportdoc.Summary, error) {

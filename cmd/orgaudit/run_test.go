@@ -385,3 +385,18 @@ func TestRunCarriesUnchangedAccounts(t *testing.T) {
 		t.Errorf("Got(stdout):\n%s\nwant the table row %s and the carried line", stdout, row)
 	}
 }
+
+// TestResumeHintReachesTheSameRun: the command printed after Ctrl-C names
+// the store, the credentials' flags and the simulated organization's shape
+// given, so that it resumes the same run against the same organization.
+func TestResumeHintReachesTheSameRun(t *testing.T) {
+	in := runFlags{out: "/tmp/audit", demo: demoFlags{enabled: true},
+		values: map[string]string{"demo": "true", "demo-ous": "10", "demo-accounts": "40", "prefix": "my runs/", "progress": "log"}}
+	if got, want := resumeHint(in), " --out /tmp/audit --prefix 'my runs/' --demo --demo-ous 10 --demo-accounts 40"; got != want {
+		t.Errorf("resumeHint = %q; want %q", got, want)
+	}
+	in = runFlags{out: "orgaudit-out", bucket: "audit", values: map[string]string{"bucket": "audit", "profile": "mgmt", "demo": "false"}}
+	if got, want := resumeHint(in), " --bucket audit --profile mgmt"; got != want {
+		t.Errorf("resumeHint = %q; want %q", got, want)
+	}
+}
