@@ -132,8 +132,10 @@ func TestStartWaitAndOneRunAtATime(t *testing.T) {
 			t.Errorf("Got(start --wait output) without %q:\n%s", line, stdout)
 		}
 	}
-	if !strings.Contains(stdout, fmt.Sprintf("\n%-8d  %-9d  %d\n", sum.Entities.Total, sum.Entities.Succeeded, sum.Entities.Failed)) {
-		t.Errorf("Got(start --wait output) without the counts %d %d %d:\n%s", sum.Entities.Total, sum.Entities.Succeeded, sum.Entities.Failed, stdout)
+	f, j := sum.Freshness, sum.Jobs
+	if !strings.Contains(stdout, fmt.Sprintf("\n%-8d  %-9d  %-6d  %-5d  %-9d  %-5d  %d\n", sum.Entities.Total, sum.Entities.Succeeded, sum.Entities.Failed,
+		f.Fresh, f.Unchanged, f.Stale, j.Root+j.OUs+j.Accounts)) {
+		t.Errorf("Got(start --wait output) without the counts %d %d %d %+v %+v:\n%s", sum.Entities.Total, sum.Entities.Succeeded, sum.Entities.Failed, f, j, stdout)
 	}
 	// The progress lines come from the run's manifest, as run shows them.
 	if want := fmt.Sprintf("progress: %d/%d done", sum.Entities.Total, sum.Entities.Total); !strings.Contains(firstErr.String(), want) {
