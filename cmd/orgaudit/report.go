@@ -41,7 +41,22 @@ func (s *storeFlags) register(fs *flag.FlagSet, env config.Config) {
 	fs.StringVar(&s.prefix, "prefix", env.Prefix, "key prefix inside --out or --bucket (ORGAUDIT_PREFIX)")
 	fs.StringVar(&s.profile, "profile", os.Getenv("AWS_PROFILE"), "AWS shared-config profile for --bucket (AWS_PROFILE)")
 	fs.StringVar(&s.region, "region", "", "AWS region of --bucket (default: from the profile, else us-east-1)")
-	fs.IntVar(&s.unusedDays, "unused-days", 0, "a service not accessed for this many days is unused (default: the run's own threshold, else ORGAUDIT_UNUSED_DAYS)")
+	fs.Var((*daysValue)(&s.unusedDays), "unused-days", "a service not accessed for this many days is unused (default: the run's own threshold, else ORGAUDIT_UNUSED_DAYS)")
+}
+
+// daysValue is a number of days within the range a run's threshold may
+// take; 0 leaves the choice to the run.
+type daysValue int
+
+func (d *daysValue) String() string { return strconv.Itoa(int(*d)) }
+
+func (d *daysValue) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > config.MaxUnusedDays || (n > 0 && n < config.MinUnusedDays) {
+		return fmt.Errorf("want a number of days in %d..%d", config.MinUnusedDays, config.MaxUnusedDays)
+	}
+	*d = daysValue(n)
+	return nil
 }
 
 func (s *storeFlags) open(ctx context.Context) (objstore.Store, error) {

@@ -96,3 +96,27 @@ func TestSimLogsWarningsByDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredRunCommandsCheckUnusedDays: a threshold out of range is
+// refused when parsed, not ignored for the run's own.
+func TestStoredRunCommandsCheckUnusedDays(t *testing.T) {
+	for _, args := range [][]string{
+		{"diff", "20261124T030000Z", "20261125T030000Z"},
+		{"report", "--html", "-", "latest"},
+		{"scp", "ou-ex12-prod0001"},
+		{"whatif", "--policy", "p-FullAWSAccess", "--target", "ou-ex12-prod0001"},
+	} {
+		for _, days := range []string{"-5", "100000"} {
+			a := append(append([]string{}, args...), "--out", "testdata", "--prefix", "", "--unused-days", days)
+			code, stdout, stderr := cli(a...)
+			want := `--unused-days "` + days + `": want a number of days in 1..400`
+			if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+				t.Errorf("orgaudit %v: exit %d, %q; want %d containing %q", a, code, stderr, exitUsage, want)
+			}
+		}
+		a := append(append([]string{}, args...), "--out", "testdata", "--prefix", "", "--unused-days", "30")
+		if code, _, stderr := cli(a...); code == exitUsage {
+			t.Errorf("orgaudit %v: exit %d, %q; want 30 days accepted", a, code, stderr)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func explain(fs *flag.FlagSet, msg string) string {
 			if why != "parse error" {
 				m += ": " + why
 			}
-			if f := fs.Lookup(name); f != nil {
+			if f := fs.Lookup(name); f != nil && kind(f) != "" && !strings.HasPrefix(why, "want ") {
 				m += ": want " + kind(f)
 			}
 			return m
@@ -154,7 +154,7 @@ func kind(f *flag.Flag) string {
 	case "uint":
 		return "a whole number, 0 or more"
 	}
-	return "a " + name
+	return "" // a value of the command's own type, whose error says what it wants
 }
 
 // Names lists fs's flags.
