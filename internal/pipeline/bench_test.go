@@ -19,7 +19,10 @@ import (
 	"github.com/orgaudit/orgaudit/internal/manifest"
 	"github.com/orgaudit/orgaudit/internal/objstore"
 	"github.com/orgaudit/orgaudit/internal/orgmodel"
+	"github.com/orgaudit/orgaudit/internal/policyset"
 	"github.com/orgaudit/orgaudit/internal/reportdoc"
+	"github.com/orgaudit/orgaudit/internal/scpeval"
+	"github.com/orgaudit/orgaudit/internal/scpplan"
 	"github.com/orgaudit/orgaudit/internal/sim"
 )
 
@@ -91,18 +94,51 @@ func BenchmarkRun1001(b *testing.B) {
 // the soft memory limit the functions set for 128 MB, and reports the peak
 // heap in use (sampled) and the total allocated.
 //
-//	go test ./internal/pipeline -run '^$' -bench Finalize11001 -benchtime 1x
-func BenchmarkFinalize11001(b *testing.B) {
+//	go test ./internal/pipeline -run '^$' -bench 'Finalize11001$' -benchtime 1x
+func BenchmarkFinalize11001(b *testing.B) { benchFinalize11001(b, false) }
+
+// BenchmarkFinalize11001Checked is BenchmarkFinalize11001 for a run that
+// records its SCPs (policies.json, FullAWSAccess everywhere), as every run
+// does since the walk records them: every root and OU suggestion is then
+// checked by the what-if evaluator against the accounts' reports. Its OU
+// and root reports show what their accounts used, as IAM's do, so that the
+// suggestions are the safe ones a real run makes.
+//
+//	go test ./internal/pipeline -run '^$' -bench Finalize11001Checked -benchtime 1x
+func BenchmarkFinalize11001Checked(b *testing.B) { benchFinalize11001(b, true) }
+
+func benchFinalize11001(b *testing.B, checked bool) {
 	ctx := context.Background()
 	store := objstore.NewDir(b.TempDir(), "orgaudit/")
 	done := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	// uses says whether entity i used the j-th catalog service: accounts
+	// (1001…11000, under OU i%1000+1) by a fixed pattern; with checked,
+	// each OU what its accounts used and the root everything they did.
+	uses := func(i, j int) bool { return (i+j)%12 == 0 }
+	if checked {
+		account := uses
+		uses = func(i, j int) bool {
+			switch {
+			case i == 0:
+				return true // the accounts' patterns cover every residue
+			case i <= 1000:
+				for k := 1000 + i - 1; k <= 11000; k += 1000 {
+					if k >= 1001 && account(k, j) {
+						return true
+					}
+				}
+				return false
+			}
+			return account(i, j)
+		}
+	}
 	mk := func(runID string, shift time.Duration) {
 		es := make([]manifest.Entity, 0, 11001)
 		for i := range 11001 {
 			var services []reportdoc.Service
 			for j, s := range catalog.All() {
 				svc := reportdoc.Service{Namespace: s.Namespace, Name: s.Name}
-				if (i+j)%12 == 0 {
+				if uses(i, j) {
 					svc.LastAuthenticated = reportdoc.NewTime(done.Add(-time.Duration(j)*7*time.Hour - shift))
 				}
 				services = append(services, svc)
@@ -130,6 +166,27 @@ func BenchmarkFinalize11001(b *testing.B) {
 	}
 	mk("day-1", 0)
 	mk("day-2", 48*time.Hour)
+	if checked {
+		att := map[string][]string{}
+		for i := range 11001 {
+			switch {
+			case i == 0:
+				att["r-ab12"] = []string{scpplan.FullAWSAccess}
+			case i <= 1000:
+				att[fmt.Sprintf("ou-ab12-%08d", i)] = []string{scpplan.FullAWSAccess}
+			default:
+				att[fmt.Sprintf("%012d", 100000000000+i)] = []string{scpplan.FullAWSAccess}
+			}
+		}
+		full := policyset.Policy{ID: scpplan.FullAWSAccess, Name: "FullAWSAccess", AWSManaged: true, Content: scpeval.FullAWSAccess}
+		doc, err := policyset.New("day-2", "o-abcdefghij", []policyset.Policy{full}, att)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := policyset.Save(ctx, store, doc); err != nil {
+			b.Fatal(err)
+		}
+	}
 	latest, _ := json.Marshal(reportdoc.Latest{RunID: "day-1", SummaryKey: reportdoc.SummaryKey("day-1"), CompletedAt: reportdoc.NewTime(done)})
 	if err := store.Put(ctx, reportdoc.LatestKey, latest, "application/json"); err != nil {
 		b.Fatal(err)
