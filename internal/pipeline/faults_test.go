@@ -30,26 +30,31 @@ import (
 )
 
 // TestConcurrencyLimit runs with IAM's real limit of one job: with a
-// window of one the pipeline never provokes a 409; with a window of three
-// every 409 is retried and no report is lost or started twice.
+// window of one the pipeline provokes no 409 but those of its hand-over
+// (with the hand-over off, none at all: each is a speculative Generate,
+// "not yet", that starts nothing); with a window of three every 409 is
+// retried and no report is lost or started twice. Every 409 is counted.
 func TestConcurrencyLimit(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		window    int
-		want409s  bool
-		accountsT bool
+		name     string
+		window   int
+		handOver bool
+		want409s bool
 	}{
-		{1, false, true},
-		{3, true, false},
+		{"window1", 1, false, false},
+		{"window1 with the hand-over", 1, true, true},
+		{"window3", 3, true, true},
 	}
 	for _, tt := range tests {
-		t.Run("window"+string(rune('0'+tt.window)), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
+			e.p.tune.handOver = tt.handOver
 			ctx := testCtx(t)
 			runID := "limit"
 			st := e.run(ctx, `{"maxConcurrentJobs":`+string(rune('0'+tt.window))+`,"includeAccounts":true}`, runID)
 			scope := expectScope(e.org, true, false)
-			e.verify(ctx, runID, scope, nil)
+			o := e.verify(ctx, runID, scope, nil)
 			stats := e.sim.IAM().Stats()
 			if got := stats.LimitExceeded > 0; got != tt.want409s {
 				t.Errorf("Got(409 answers) = %d; want some: %v", stats.LimitExceeded, tt.want409s)
@@ -59,6 +64,11 @@ func TestConcurrencyLimit(t *testing.T) {
 			}
 			if stats.JobsCreated != len(scope) || stats.JobsCompleted != len(scope) {
 				t.Errorf("Got(jobs created/completed) = %d/%d; want %d each (one per report)", stats.JobsCreated, stats.JobsCompleted, len(scope))
+			}
+			for _, ent := range o.manifest.Entities {
+				if ent.Attempts != 1 {
+					t.Errorf("Got(attempts for %s) = %d; want 1: a 409 starts nothing", ent.ID, ent.Attempts)
+				}
 			}
 		})
 	}

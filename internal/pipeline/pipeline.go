@@ -140,6 +140,7 @@ type tuning struct {
 	backoff       backoff.Policy
 	writers       int           // parallel report writes in the failure path
 	jobTimeout    time.Duration // a job running longer is given up (started again once)
+	handOver      bool          // send the next Generate at the running job's predicted end (handover.go)
 }
 
 var defaultTuning = tuning{
@@ -154,6 +155,7 @@ var defaultTuning = tuning{
 	backoff:       backoff.Policy{Base: 500 * time.Millisecond, Cap: 30 * time.Second},
 	writers:       16,
 	jobTimeout:    30 * time.Minute,
+	handOver:      true,
 }
 
 // New returns a pipeline for cfg.

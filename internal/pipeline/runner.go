@@ -60,6 +60,9 @@ type runner struct {
 	// expected to have finished: a step starts no job it cannot finish.
 	jobsUntil time.Time
 	started   int // jobs this step started
+
+	// ho is the hand-over to the next job (handover.go).
+	ho handOver
 }
 
 // maxAbandoned is how many jobs of one entity may be left unfinished by
@@ -86,6 +89,7 @@ func (p *Pipeline) newRunner(m *manifest.Manifest, log *slog.Logger) *runner {
 	}
 	r.reports = *p.reports
 	r.reports.OnRetry = func(err error) {
+		r.ho.retries++
 		if backoff.IsThrottle(err) {
 			m.Throttled++
 			r.dirty = true
@@ -240,8 +244,18 @@ func codeOr(err error, def string) string {
 }
 
 // startJobs starts queued jobs while the window has room and no backoff
-// is pending.
+// is pending, then, with the window full, hands over to the next job
+// (handOver).
 func (r *runner) startJobs(ctx, opCtx context.Context) error {
+	if err := r.fillWindow(ctx, opCtx); err != nil {
+		return err
+	}
+	return r.handOver(ctx, opCtx)
+}
+
+// fillWindow starts queued jobs while the window has room and no backoff
+// is pending.
+func (r *runner) fillWindow(ctx, opCtx context.Context) error {
 	if r.failing {
 		return nil
 	}
@@ -262,7 +276,11 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 		if !r.canFinish(e, now) && (len(r.running) > 0 || r.started > 0) {
 			return nil // but a step always starts one, or a short one never would
 		}
-		jobID, err := r.reports.Generate(opCtx, e.Path, e.PolicyID)
+		var jobID string
+		err := r.timed(func() (err error) {
+			jobID, err = r.reports.Generate(opCtx, e.Path, e.PolicyID)
+			return err
+		})
 		now = time.Now()
 		if err != nil {
 			if stop, cerr := stopped(ctx, opCtx, err); stop {
@@ -294,22 +312,28 @@ func (r *runner) startJobs(ctx, opCtx context.Context) error {
 				continue
 			}
 		}
-		r.limitStreak, r.m.LimitedSince = 0, 0
-		if jobID != e.JobID {
-			e.Attempts++
-			if r.m.Jobs == nil {
-				r.m.Jobs = map[string]int{}
-			}
-			r.m.Jobs[e.Type]++
-		}
-		e.State, e.JobID, e.SentAt, e.Errors, e.Session = manifest.StateRunning, jobID, now.UnixMilli(), 0, r.session
-		r.started++
-		r.running[i] = true
-		r.nextPoll[i] = now.Add(r.firstPoll(e))
-		r.dirty = true
-		r.entityLog(i).Info("report job started", "job_id", jobID, "attempt", e.Attempts)
+		r.jobStarted(i, jobID, now)
 	}
 	return nil
+}
+
+// jobStarted records the job IAM answered entity i's Generate with at now.
+func (r *runner) jobStarted(i int, jobID string, now time.Time) {
+	e := &r.m.Entities[i]
+	r.limitStreak, r.m.LimitedSince = 0, 0
+	if jobID != e.JobID {
+		e.Attempts++
+		if r.m.Jobs == nil {
+			r.m.Jobs = map[string]int{}
+		}
+		r.m.Jobs[e.Type]++
+	}
+	e.State, e.JobID, e.SentAt, e.Errors, e.Session = manifest.StateRunning, jobID, now.UnixMilli(), 0, r.session
+	r.started++
+	r.running[i] = true
+	r.nextPoll[i] = now.Add(r.firstPoll(e))
+	r.dirty = true
+	r.entityLog(i).Info("report job started", "job_id", jobID, "attempt", e.Attempts)
 }
 
 // canFinish reports whether a job for e started at now can be expected to
@@ -339,7 +363,11 @@ func (r *runner) pollDue(ctx, opCtx context.Context) error {
 			continue
 		}
 		e := &r.m.Entities[i]
-		st, err := r.reports.Poll(opCtx, e.JobID)
+		var st accessreport.Status
+		err := r.timed(func() (err error) {
+			st, err = r.reports.Poll(opCtx, e.JobID)
+			return err
+		})
 		now = time.Now()
 		if err != nil {
 			if stop, cerr := stopped(ctx, opCtx, err); stop {
@@ -362,13 +390,14 @@ func (r *runner) pollDue(ctx, opCtx context.Context) error {
 				continue
 			}
 			r.floor = max(r.floor*9/10, r.p.tune.pollFloor)
+			r.stillRunning(i)
 			r.lastSeen[i] = now
 			r.nextPoll[i] = now.Add(r.pollInterval(e, now))
 			if e.Errors > 0 {
 				e.Errors, r.dirty = 0, true
 			}
 		case accessreport.StatusCompleted, accessreport.StatusFailed:
-			r.observe(i, now)
+			r.observe(i, now, st)
 			e.CreatedAt, e.CompletedAt, e.Errors, e.SentAt = reportdoc.NewTime(st.CreatedAt), reportdoc.NewTime(st.CompletedAt), 0, 0
 			delete(r.running, i)
 			delete(r.nextPoll, i)
@@ -467,10 +496,14 @@ func (r *runner) pollFloor(kind string) time.Duration {
 	return max(time.Duration(float64(r.floor)*float64(limit)/float64(r.p.tune.pollFloor)), time.Millisecond)
 }
 
-// observe learns from a finished job. Its duration lies between the last
-// poll that saw it running (or its start) and now; the midpoint is the
-// estimate, which converges whether polls come early or late.
-func (r *runner) observe(i int, now time.Time) {
+// observe learns from a finished job, seen so by the poll st at now. Its
+// duration lies between the last poll that saw it running (or its start)
+// and now, or the accepted early Generate that showed it ended sooner
+// (endedBy). IAM's own dates give it exactly, and are taken where they fit
+// within those bounds (a clock IAM's and the step's disagree on cannot
+// move the estimate past what the step saw); without them the midpoint is
+// the estimate, which converges whether polls come early or late.
+func (r *runner) observe(i int, now time.Time, st accessreport.Status) {
 	e := &r.m.Entities[i]
 	if e.SentAt == 0 {
 		return
@@ -480,7 +513,14 @@ func (r *runner) observe(i int, now time.Time) {
 	if seen, ok := r.lastSeen[i]; ok {
 		from = seen
 	}
-	d := from.Sub(sent) + now.Sub(from)/2
+	if by, ok := r.endedBy(i); ok && by.Before(now) {
+		now = by
+	}
+	lo, hi := from.Sub(sent), max(now.Sub(sent), from.Sub(sent))
+	d := lo + (hi-lo)/2
+	if !st.CreatedAt.IsZero() && st.CompletedAt.After(st.CreatedAt) {
+		d = min(max(st.CompletedAt.Sub(st.CreatedAt), lo), hi)
+	}
 	if r.m.Pace == nil {
 		r.m.Pace = map[string]manifest.JobPace{}
 	}
@@ -499,6 +539,9 @@ func (r *runner) wake(budget time.Time) time.Time {
 	}
 	if len(r.running) < r.m.Settings.MaxConcurrentJobs && r.hasQueued() && r.notBefore.Before(t) {
 		t = r.notBefore
+	}
+	if at, ok := r.handOverAt(); ok && at.Before(t) {
+		t = at
 	}
 	return t
 }
