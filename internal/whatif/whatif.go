@@ -269,6 +269,18 @@ func (r *Run) subtree(i int) []*Report {
 // Evaluate answers what the changes, made together, would break, judging
 // services in use within days.
 func (r *Run) Evaluate(changes []Change, days int) (*Result, error) {
+	return r.evaluate(changes, days, true)
+}
+
+// Verdict is Evaluate without Result.Entities, the per-entity lists of
+// what the change denies: a change at the root of 10,000 accounts judges
+// each of them, and a caller that wants the verdict and the breaks need
+// not hold them all.
+func (r *Run) Verdict(changes []Change, days int) (*Result, error) {
+	return r.evaluate(changes, days, false)
+}
+
+func (r *Run) evaluate(changes []Change, days int, entities bool) (*Result, error) {
 	in := r.in
 	in.Days = days
 	if len(changes) == 0 {
@@ -329,18 +341,20 @@ func (r *Run) Evaluate(changes []Change, days int) (*Result, error) {
 			}
 			switch v.denialOf(i, ns) {
 			case scpeval.Whole:
-				er.Whole = append(er.Whole, ns)
-				if !whole[ns] {
-					whole[ns] = true
+				if entities {
+					er.Whole = append(er.Whole, ns)
 				}
+				whole[ns] = true
 			case scpeval.Partial:
-				er.Partial = append(er.Partial, ns)
-				if !partial[ns] {
-					partial[ns] = true
+				if entities {
+					er.Partial = append(er.Partial, ns)
 				}
+				partial[ns] = true
 			}
 		})
-		res.Entities = append(res.Entities, er)
+		if entities {
+			res.Entities = append(res.Entities, er)
+		}
 		window := int64(in.Days) * 24 * 60 * 60
 		for _, a := range r.Accessed {
 			d := v.denialOf(-2, a.Namespace)

@@ -129,6 +129,22 @@ func TestEvaluate(t *testing.T) {
 			if !reflect.DeepEqual(res.NewlyDenied.Whole, c.whole) || !reflect.DeepEqual(res.NewlyDenied.Partial, c.partial) {
 				t.Errorf("Got(newly denied %+v); want whole %v, partial %v", res.NewlyDenied, c.whole, c.partial)
 			}
+			// Verdict is the same answer without the per-entity lists.
+			run, err := NewRun(c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := run.Verdict(c.in.changes(), c.in.Days)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Entities != nil {
+				t.Errorf("Got(%d entities from Verdict); want none", len(v.Entities))
+			}
+			v.Entities = res.Entities
+			if !reflect.DeepEqual(v, res) {
+				t.Errorf("Got(Verdict) = %+v; want Evaluate's %+v less its entities", v, res)
+			}
 		})
 	}
 }
