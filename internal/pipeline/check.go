@@ -157,16 +157,24 @@ func (r *runner) nextFinished() (int, bool) {
 // report, adds its rows to the Athena part) on a goroutine of its own while
 // Check's loop polls and starts jobs, so that a job that finishes is seen
 // at once and the next one starts, however long a report takes to store.
-// One report is in hand at a time; the loop records each result (accept)
-// itself, so the manifest is only ever touched by the loop, and the part
-// only by whichever of the two holds the report in hand.
+// One batch is in hand at a time: a report read from IAM alone, or up to
+// copyBatch reports that need no IAM call (carried from an earlier run, or
+// failure reports), written in parallel. The loop records each result
+// (accept) itself, so the manifest is only ever touched by the loop, and
+// the part only by whichever of the two holds the batch in hand.
 type reportWriter struct {
 	sr       *storer
-	todo     chan writeTask
-	done     chan stored
+	todo     chan []writeTask
+	done     chan []stored
 	inFlight bool
 	stopped  chan struct{}
 }
+
+// copyBatch is how many reports without an IAM call the writer takes at
+// once: the 10,000 account reports a night may carry are written
+// tune.writers at a time, so that they fit in the reserve the run's budget
+// keeps for the end.
+const copyBatch = 64
 
 type writeTask struct {
 	i   int
@@ -174,11 +182,11 @@ type writeTask struct {
 }
 
 func (s *storer) startWriter(opCtx context.Context) *reportWriter {
-	w := &reportWriter{sr: s, todo: make(chan writeTask), done: make(chan stored, 1), stopped: make(chan struct{})}
+	w := &reportWriter{sr: s, todo: make(chan []writeTask), done: make(chan []stored, 1), stopped: make(chan struct{})}
 	reports := s.r.reports
 	go func() {
 		defer close(w.stopped)
-		for t := range w.todo {
+		for batch := range w.todo {
 			// Throttled reads are counted here and added to the
 			// manifest by the loop (accept): the runner's own callback
 			// belongs to the loop's goroutine.
@@ -188,17 +196,20 @@ func (s *storer) startWriter(opCtx context.Context) *reportWriter {
 					throttled++
 				}
 			}
-			st := s.prepare(opCtx, &reports, t.i, t.ent)
-			st.throttled = throttled
-			if st.doc != nil && st.err == nil {
-				// Encoding and compressing the rows is the costliest
-				// part of a report after its pages: done here too. The
-				// loop touches the part only while no report is in hand.
-				if st.err = s.part.Add(st.rows); st.err == nil {
-					st.added = true
+			out := s.prepareMany(opCtx, &reports, batch)
+			out[0].throttled = throttled
+			for k := range out {
+				if st := &out[k]; st.doc != nil && st.err == nil {
+					// Encoding and compressing the rows is the costliest
+					// part of a report after its pages: done here too.
+					// The loop touches the part only while no batch is
+					// in hand.
+					if st.err = s.part.Add(st.rows); st.err == nil {
+						st.added = true
+					}
 				}
 			}
-			w.done <- st
+			w.done <- out
 		}
 	}()
 	return w
@@ -206,7 +217,7 @@ func (s *storer) startWriter(opCtx context.Context) *reportWriter {
 
 // results is the channel of prepared reports; nil (never ready) without a
 // writer.
-func (w *reportWriter) results() <-chan stored {
+func (w *reportWriter) results() <-chan []stored {
 	if w == nil {
 		return nil
 	}
@@ -215,34 +226,47 @@ func (w *reportWriter) results() <-chan stored {
 
 func (w *reportWriter) busy() bool { return w.inFlight }
 
-// next hands the next finished entity to the writer: a completed one goes
-// to its goroutine, a failed one's short report is written at once.
+// next hands the next finished entities to the writer's goroutine: a
+// completed job's report alone, or a batch of reports that need no IAM call.
 func (w *reportWriter) next(ctx, opCtx context.Context) error {
 	r := w.sr.r
-	for {
+	var batch []writeTask
+	for len(batch) < copyBatch {
 		i, ok := r.nextFinished()
 		if !ok {
-			return nil
+			break
 		}
 		if w.sr.pending[i] {
 			continue
 		}
-		if r.m.Entities[i].State != manifest.StateCompleted {
-			if err := w.sr.store(ctx, opCtx, i); err != nil {
-				return err
+		e := &r.m.Entities[i]
+		if e.State == manifest.StateCompleted && e.Freshness == "" {
+			if len(batch) > 0 {
+				r.finished = append([]int{i}, r.finished...) // the next batch
+			} else {
+				batch = append(batch, writeTask{i: i, ent: *e})
 			}
-			continue
+			break
 		}
-		w.inFlight = true
-		w.todo <- writeTask{i: i, ent: r.m.Entities[i]}
+		batch = append(batch, writeTask{i: i, ent: *e})
+	}
+	if len(batch) == 0 {
 		return nil
 	}
+	w.inFlight = true
+	w.todo <- batch
+	return nil
 }
 
-// accept records a prepared report.
-func (w *reportWriter) accept(ctx, opCtx context.Context, st stored) error {
+// accept records a prepared batch.
+func (w *reportWriter) accept(ctx, opCtx context.Context, out []stored) error {
 	w.inFlight = false
-	return w.sr.accept(ctx, opCtx, st)
+	for _, st := range out {
+		if err := w.sr.accept(ctx, opCtx, st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // close stops the writer, first recording the report in hand (its object

@@ -127,8 +127,10 @@ type stored struct {
 	// carryErr: the earlier report of a carried entity could not be
 	// copied.
 	carryErr error
-	failure  *reportdoc.Error // the job is no longer COMPLETED
-	err      error            // writing the report failed
+	// failed: a failed entity's report, written (or not: err).
+	failed  bool
+	failure *reportdoc.Error // the job is no longer COMPLETED
+	err     error            // writing the report failed
 	// throttled counts the throttled answers met by a prepare whose
 	// client did not count them itself.
 	throttled int
@@ -196,6 +198,38 @@ func (s *storer) prepare(opCtx context.Context, reports *accessreport.Client, i 
 	return out
 }
 
+// prepareMany prepares a batch (see reportWriter.next): one entry is
+// prepared as it is, several (none needing IAM) tune.writers at a time.
+func (s *storer) prepareMany(opCtx context.Context, reports *accessreport.Client, batch []writeTask) []stored {
+	out := make([]stored, len(batch))
+	if len(batch) == 1 {
+		out[0] = s.prepareAny(opCtx, reports, batch[0])
+		return out
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(s.r.p.tune.writers, 1))
+	for k, t := range batch {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[k] = s.prepareAny(opCtx, reports, t)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// prepareAny prepares a completed entity's report (prepare) or writes a
+// failed one's.
+func (s *storer) prepareAny(opCtx context.Context, reports *accessreport.Client, t writeTask) stored {
+	if t.ent.State == manifest.StateFailed {
+		return stored{i: t.i, failed: true, err: s.r.writeReport(opCtx, failureReport(s.r.m, &t.ent))}
+	}
+	return s.prepare(opCtx, reports, t.i, t.ent)
+}
+
 // accept records what prepare did for a completed entity: its report
 // pending in the part, or the entity failed, queued again or retried later
 // when it could not be read. Errors end the step.
@@ -205,6 +239,12 @@ func (s *storer) accept(ctx, opCtx context.Context, st stored) error {
 	if st.throttled > 0 {
 		r.m.Throttled += st.throttled
 		r.dirty = true
+	}
+	if st.failed {
+		if st.err != nil {
+			return st.err
+		}
+		return s.pend(ctx, i)
 	}
 	switch {
 	case st.readErr != nil:
@@ -393,11 +433,33 @@ func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) erro
 	if err := r.pollDue(ctx, opCtx); err != nil {
 		return s.stop(ctx, opCtx, err)
 	}
+	// Reports that need no IAM call (carried, failed) are written a batch
+	// at a time, in parallel.
+	var batch []writeTask
+	writeBatch := func() error {
+		for _, st := range s.prepareMany(opCtx, &r.reports, batch) {
+			if err := s.accept(ctx, opCtx, st); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for i := range r.m.Entities {
 		if !time.Now().Before(budget) {
 			break
 		}
-		if err := s.store(ctx, opCtx, i); err != nil {
+		e := &r.m.Entities[i]
+		var err error
+		if noIAM := e.State == manifest.StateFailed || (e.State == manifest.StateCompleted && e.Freshness != ""); noIAM && !s.pending[i] {
+			if batch = append(batch, writeTask{i: i, ent: *e}); len(batch) < copyBatch {
+				continue
+			}
+			err = writeBatch()
+		} else {
+			err = s.store(ctx, opCtx, i)
+		}
+		if err != nil {
 			return s.stop(ctx, opCtx, err)
 		}
 		// Keep IAM busy meanwhile: poll the jobs that are due and start
@@ -406,6 +468,11 @@ func (r *runner) storeReports(ctx, opCtx context.Context, budget time.Time) erro
 			return s.stop(ctx, opCtx, err)
 		}
 		if err := r.startJobs(ctx, opCtx); err != nil {
+			return s.stop(ctx, opCtx, err)
+		}
+	}
+	if len(batch) > 0 && time.Now().Before(budget) {
+		if err := writeBatch(); err != nil {
 			return s.stop(ctx, opCtx, err)
 		}
 	}
