@@ -43,6 +43,8 @@ type handOver struct {
 	// slot (IAM allows more jobs than the window): the hand-over would
 	// run more jobs than the window, so the step goes on without it.
 	off bool
+	// seen counts the jobs of each kind this step saw end.
+	seen map[string]int
 	// refused counts the speculative Generates answered 409; streak
 	// those in a row about the job of entity streakOf.
 	refused, streak, streakOf int
@@ -54,6 +56,26 @@ type handOver struct {
 // that ended while another principal's job took the slot, and the usual
 // back-off then follows instead of more 409s.
 const pollEvery = 4
+
+// youngJobs is how many jobs of a kind a step sees end before it trusts
+// their low envelope as the soonest the next can end: until then the
+// envelope may come from one long job, and a short one would leave the
+// slot idle for the difference, so the early Generates begin at a quarter
+// of it, spaced by an eighth of the time the job has run (a job found at
+// most an eighth late, in a few Generates).
+const youngJobs = 8
+
+// young reports whether the step has seen too few jobs of the kind end to
+// trust their low envelope.
+func (r *runner) young(kind string) bool { return r.ho.seen[kind] < youngJobs }
+
+// jobEnded counts a job of the kind that ended.
+func (r *runner) jobEnded(kind string) {
+	if r.ho.seen == nil {
+		r.ho.seen = map[string]int{}
+	}
+	r.ho.seen[kind]++
+}
 
 type endedJob struct {
 	jobID string
@@ -86,7 +108,11 @@ func (r *runner) handOverPlan(now time.Time) (target, next int, at time.Time, ok
 		// SentAt is when the Generate's answer came, half a round trip
 		// after IAM created the job; a Generate sent a whole round trip
 		// before the predicted end reaches IAM at that end.
-		from := sent.Add(r.p.earliest(r.m, kind) - r.ho.rtt)
+		soonest := r.p.earliest(r.m, kind)
+		if r.young(kind) {
+			soonest /= 4
+		}
+		from := sent.Add(soonest - r.ho.rtt)
 		end := sent.Add(min(2*r.p.estimate(r.m, kind), r.p.tune.jobTimeout))
 		if !now.Before(end) {
 			continue
@@ -129,8 +155,12 @@ func (r *runner) handOver(ctx, opCtx context.Context) error {
 	if !ok || now.Before(at) {
 		return nil
 	}
-	e := &r.m.Entities[i]
-	r.ho.next = now.Add(r.handOverGap(r.m.Entities[target].PaceKind()))
+	e, te := &r.m.Entities[i], &r.m.Entities[target]
+	gap := r.handOverGap(te.PaceKind())
+	if ran := now.Sub(time.UnixMilli(te.SentAt)); r.young(te.PaceKind()) && ran < r.p.earliest(r.m, te.PaceKind()) {
+		gap = max(gap, ran/8)
+	}
+	r.ho.next = now.Add(gap)
 	var jobID string
 	err := r.timed(func() (err error) {
 		jobID, err = r.reports.Generate(opCtx, e.Path, e.PolicyID)
@@ -166,7 +196,6 @@ func (r *runner) handOver(ctx, opCtx context.Context) error {
 	r.jobStarted(i, jobID, now)
 	if !reused {
 		// The slot was free: the running job has ended. Poll it now.
-		te := &r.m.Entities[target]
 		if r.ho.ended == nil {
 			r.ho.ended = map[int]endedJob{}
 		}

@@ -527,6 +527,7 @@ func (r *runner) observe(i int, now time.Time, st accessreport.Status) {
 	pace := r.m.Pace[e.PaceKind()]
 	pace.Observe(d.Milliseconds())
 	r.m.Pace[e.PaceKind()] = pace
+	r.jobEnded(e.PaceKind())
 }
 
 // wake returns when the loop has something to do next.
