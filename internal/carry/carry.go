@@ -18,8 +18,11 @@
 // from the earlier report and only show now: comparing with A minus the
 // delay catches it. Any doubt means refresh: no earlier report, a failed or
 // unreadable one, the account moved, the SCPs on its path changed, the
-// report of the OU directly above it missing or failed, or the management
-// account (the root's and OUs' reports leave it out).
+// report of the OU directly above it missing or failed, that report listing
+// a service its report in the earlier run did not (IAM began to report a
+// new service) or no longer listing one the account's report lists, or the
+// management account (the root's and OUs' reports
+// leave it out).
 package carry
 
 import (
@@ -62,6 +65,11 @@ type Group struct {
 	OK   bool // the job completed and its report is stored
 	// LastAccess is the last access to each service anywhere below it.
 	LastAccess map[string]time.Time
+	// Listed are the services the report lists, and EarlierListed those
+	// its report in the earlier run listed (nil: unknown), both sorted. A service
+	// listed now and not then is one IAM began to report (a new service):
+	// the account's earlier report lacks it.
+	Listed, EarlierListed []string
 }
 
 // Account is the evidence about one account.
@@ -106,6 +114,19 @@ func Decide(a Account) Verdict {
 	g := a.Above[a.Depth-1]
 	if g == nil || !g.OK {
 		return Verdict{Reason: "the OU directly above the account has no completed report in this run"}
+	}
+	if g.EarlierListed == nil {
+		return Verdict{Reason: "the earlier run has no report of the OU directly above the account to compare its services with"}
+	}
+	for _, ns := range g.Listed {
+		if _, ok := slices.BinarySearch(g.EarlierListed, ns); !ok {
+			return Verdict{Reason: fmt.Sprintf("%s lists %s, which it did not list in the earlier run: the earlier report may lack it", g.Path, ns)}
+		}
+	}
+	for _, ns := range e.Services {
+		if _, ok := slices.BinarySearch(g.Listed, ns); !ok {
+			return Verdict{Reason: fmt.Sprintf("%s no longer lists %s, which the earlier report lists", g.Path, ns)}
+		}
 	}
 	for _, ns := range e.Services {
 		if t, ok := g.LastAccess[ns]; ok && t.After(since) {

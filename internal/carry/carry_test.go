@@ -22,7 +22,8 @@ func base() Account {
 		Earlier:  &Earlier{AsOf: asOf, Path: account, Policies: "fp", Services: []string{"s3", "ec2"}, OK: true},
 		Above: []*Group{
 			{Path: root, OK: true, LastAccess: map[string]time.Time{"s3": asOf.Add(-30 * 24 * time.Hour)}},
-			{Path: ouA, OK: true, LastAccess: map[string]time.Time{"s3": asOf.Add(-30 * 24 * time.Hour)}},
+			{Path: ouA, OK: true, LastAccess: map[string]time.Time{"s3": asOf.Add(-30 * 24 * time.Hour)},
+				Listed: []string{"ec2", "lambda", "s3"}, EarlierListed: []string{"ec2", "lambda", "s3"}},
 		},
 		Depth: 2,
 	}
@@ -60,6 +61,12 @@ func TestDecide(t *testing.T) {
 		{"the OU above not reported", func(a *Account) { a.Above[1] = nil }, false, "no completed report"},
 		{"fewer levels than the path", func(a *Account) { a.Above = a.Above[:1] }, false, "every OU"},
 		{"management account", func(a *Account) { a.Management = true }, false, "management"},
+		{"a service the OU above did not list before", func(a *Account) {
+			a.Above[1].Listed = append(a.Above[1].Listed, "newsvc")
+		}, false, "lists newsvc, which it did not list"},
+		{"a service the OU above no longer lists", func(a *Account) { a.Above[1].Listed = []string{"lambda", "s3"} }, false, "no longer lists ec2"},
+		{"a service the OU above no longer lists, not the account's", func(a *Account) { a.Above[1].Listed = []string{"ec2", "s3"} }, true, "shows no access"},
+		{"the OU above unknown to the earlier run", func(a *Account) { a.Above[1].EarlierListed = nil }, false, "no report of the OU"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

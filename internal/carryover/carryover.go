@@ -41,19 +41,24 @@ func Prepare(ctx context.Context, store objstore.Store, m *manifest.Manifest, at
 	}
 	earlier := map[string]*manifest.Entity{}
 	for i := range prev.Entities {
-		if pe := &prev.Entities[i]; isAccount(pe) && pe.State == manifest.StateStored && pe.Error == nil && pe.Digest != nil {
+		if pe := &prev.Entities[i]; pe.PolicyID == "" && pe.State == manifest.StateStored && pe.Error == nil && pe.Digest != nil {
 			earlier[pe.ID] = pe
 		}
 	}
 	for i := range m.Entities {
 		e := &m.Entities[i]
 		pe := earlier[e.ID]
-		if !isAccount(e) || pe == nil {
+		if e.PolicyID != "" || pe == nil {
+			continue
+		}
+		if !isAccount(e) {
+			// The root's and OUs' listings then, to tell services IAM
+			// began (or stopped) reporting since.
+			e.Carry = &manifest.Carry{RunID: prev.RunID, AsOf: pe.Digest.AsOf, Listed: listing(pe.Digest)}
 			continue
 		}
 		path, scp := pe.Basis()
-		c := &manifest.Carry{RunID: prev.RunID, AsOf: pe.Digest.AsOf, SCP: scp,
-			Listed: &findings.Digest{AsOf: pe.Digest.AsOf, Catalog: pe.Digest.Catalog, Listed: pe.Digest.Listed, Extra: pe.Digest.Extra}}
+		c := &manifest.Carry{RunID: prev.RunID, AsOf: pe.Digest.AsOf, SCP: scp, Listed: listing(pe.Digest)}
 		if path != e.Path {
 			c.Path = path
 		}
@@ -61,6 +66,11 @@ func Prepare(ctx context.Context, store objstore.Store, m *manifest.Manifest, at
 	}
 	m.CarryFrom = prev.RunID
 	return prev.RunID, nil
+}
+
+// listing is d without its access ages: the services a report listed.
+func listing(d *findings.Digest) *findings.Digest {
+	return &findings.Digest{AsOf: d.AsOf, Catalog: d.Catalog, Listed: d.Listed, Extra: d.Extra}
 }
 
 // earlierRun loads the run latest.json points to, when it is another run
@@ -204,13 +214,27 @@ func (g *Groups) Decide(i int) (carry.Verdict, time.Time) {
 		a.Earlier = ea
 	}
 	var proof time.Time
-	for _, j := range g.above[i] {
+	above := g.above[i]
+	for _, j := range above {
 		if j < 0 {
 			a.Above = append(a.Above, nil)
 			continue
 		}
 		ge := &m.Entities[j]
 		grp := &carry.Group{Path: ge.Path, OK: ge.Error == nil && ge.Digest != nil}
+		if grp.OK && j == above[len(above)-1] {
+			// The evidence: what the OU directly above lists now and
+			// listed in the earlier run.
+			var err error
+			if grp.Listed, err = namespaces(ge.Digest); err != nil {
+				grp.OK = false
+			}
+			if ge.Carry != nil && ge.Carry.Listed != nil {
+				if grp.EarlierListed, err = namespaces(ge.Carry.Listed); err != nil {
+					grp.EarlierListed = nil
+				}
+			}
+		}
 		if grp.OK {
 			asOf := time.Unix(ge.Digest.AsOf, 0)
 			accessed, err := ge.Digest.AccessedServices()
@@ -230,6 +254,19 @@ func (g *Groups) Decide(i int) (carry.Verdict, time.Time) {
 		proof = time.Time{}
 	}
 	return v, proof
+}
+
+// namespaces are the services d lists.
+func namespaces(d *findings.Digest) ([]string, error) {
+	svcs, err := d.Services(nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(svcs))
+	for k, s := range svcs {
+		out[k] = s.Namespace
+	}
+	return out, nil
 }
 
 // Report reads the earlier report entity e of run m carries and returns it

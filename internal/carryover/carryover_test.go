@@ -48,7 +48,7 @@ func storeEarlierRun(t *testing.T, s objstore.Store, orgID string) *reportdoc.En
 	d := findings.DigestOf(doc, 90)
 	m := manifest.New("n1", orgID, "999999999999", manifest.Settings{IncludeAccounts: true}, night1, []manifest.Entity{
 		{ID: "r-ab12", Type: reportdoc.TypeRoot, Path: root, State: manifest.StateStored},
-		{ID: acct, Type: reportdoc.TypeAccount, Path: acctPth, State: manifest.StateStored, Digest: &d, SCP: "fp1"},
+		{ID: acct, Type: reportdoc.TypeAccount, Path: acctPth, State: manifest.StateStored, Digest: &d, SCP: carry.Fingerprint(acctPth, noPolicies)},
 	})
 	if err := m.Save(context.Background(), s); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestPrepare(t *testing.T) {
 		t.Fatalf("Got(Prepare) = %q, %v; want n1", from, err)
 	}
 	a := m.Entities[2]
-	if a.State != manifest.StatePending || a.Carry == nil || a.Carry.RunID != "n1" || a.Carry.AsOf != night1.Unix() || a.Carry.SCP != "fp1" || a.Carry.Path != "" {
+	if a.State != manifest.StatePending || a.Carry == nil || a.Carry.RunID != "n1" || a.Carry.AsOf != night1.Unix() || a.Carry.SCP != carry.Fingerprint(acctPth, noPolicies) || a.Carry.Path != "" {
 		t.Errorf("Got(account after Prepare) = %s %+v; want pending with n1's report as of %v", a.State, a.Carry, night1)
 	}
 	if want := carry.Fingerprint(acctPth, noPolicies); a.SCP != want {
@@ -142,5 +142,50 @@ func TestReport(t *testing.T) {
 		if _, err := Report(ctx, s, m, e); err == nil || !strings.Contains(err.Error(), "not the completed report") {
 			t.Errorf("Got(Report of %s) error %v; want it refused", name, err)
 		}
+	}
+}
+
+// TestDecideComparesTheOUListings: an account is carried when the OU above
+// shows no access since and lists the services it listed in the earlier
+// run; a service the OU lists now and did not then (IAM began to report
+// it), or an access since, refreshes it.
+func TestDecideComparesTheOUListings(t *testing.T) {
+	ouReport := func(at time.Time, services ...reportdoc.Service) *findings.Digest {
+		d := findings.DigestOf(&reportdoc.EntityReport{Entity: reportdoc.Entity{ID: "ou-ab12-aaaaaaaa", Path: ou},
+			Job: reportdoc.Job{Status: reportdoc.StatusCompleted, CompletedAt: reportdoc.NewTime(at)}, Services: services}, 90)
+		return &d
+	}
+	tonightAt := night1.Add(24 * time.Hour)
+	old := reportdoc.NewTime(night1.Add(-48 * time.Hour))
+	ec2, s3 := reportdoc.Service{Namespace: "ec2"}, reportdoc.Service{Namespace: "s3", LastAuthenticated: old}
+	for _, tt := range []struct {
+		name   string
+		now    *findings.Digest
+		carry  bool
+		reason string
+	}{
+		{"same services, no access since", ouReport(tonightAt, ec2, s3), true, "shows no access"},
+		{"a service IAM began to report", ouReport(tonightAt, ec2, s3, reportdoc.Service{Namespace: "lambda"}), false, "lists lambda, which it did not list"},
+		{"an access since", ouReport(tonightAt, ec2, reportdoc.Service{Namespace: "s3", LastAuthenticated: reportdoc.NewTime(night1.Add(time.Hour))}), false, "shows access to s3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := objstore.NewDir(t.TempDir(), "")
+			storeEarlierRun(t, s, org)
+			m := tonight(org)
+			if _, err := Prepare(context.Background(), s, m, noPolicies); err != nil {
+				t.Fatal(err)
+			}
+			earlierOU := ouReport(night1, ec2, s3)
+			m.Entities[1].Carry = &manifest.Carry{RunID: "n1", AsOf: night1.Unix(), Listed: listing(earlierOU)}
+			m.Entities[1].State, m.Entities[1].Digest = manifest.StateStored, tt.now
+			g := NewGroups(m)
+			if !g.Ready(2) {
+				t.Fatal("Got(account not ready with its OU's report stored); want ready")
+			}
+			v, proof := g.Decide(2)
+			if v.Carry != tt.carry || !strings.Contains(v.Reason, tt.reason) || (v.Carry && !proof.Equal(tonightAt)) {
+				t.Errorf("Got(Decide) = %+v as of %v; want carry %v with %q (as of %v)", v, proof, tt.carry, tt.reason, tonightAt)
+			}
+		})
 	}
 }
