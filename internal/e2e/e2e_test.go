@@ -760,8 +760,11 @@ func (st *stack) runObjects(t *testing.T, runID string) map[string][]byte {
 // reports (nothing was used in between) and refreshes first the accounts
 // the first run could not reach.
 func TestBudgetEndsMidRun(t *testing.T) {
-	st := deploy(t, stackOptions{orgFile: orgFile, timeScale: "0.05"})
-	const input = `{"includeAccounts":true,"maxRunMinutes":0.08}`
+	// Report jobs 10x slower (about half a second each, one at a time):
+	// a budget of 6 s holds the root's and OUs' jobs and some accounts',
+	// not all 17.
+	st := deploy(t, stackOptions{orgFile: orgFile, timeScale: "0.1"})
+	const input = `{"includeAccounts":true,"maxRunMinutes":0.1}`
 	in := runInput{IncludeAccounts: true}
 	ex := st.execute(t, "night-short-1", input)
 	if !ex.succeeded {
