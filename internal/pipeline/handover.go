@@ -61,9 +61,10 @@ const pollEvery = 4
 // their low envelope as the soonest the next can end: until then the
 // envelope may come from one long job, and a short one would leave the
 // slot idle for the difference, so the early Generates begin at a quarter
-// of it, spaced by an eighth of the time the job has run (a job found at
-// most an eighth late, in a few Generates).
-const youngJobs = 8
+// of it, spaced by an eighth of the time the job has run until the
+// envelope (a short job found at most an eighth late, in about eleven
+// Generates), as usual from there.
+const youngJobs = 4
 
 // young reports whether the step has seen too few jobs of the kind end to
 // trust their low envelope.
@@ -131,6 +132,13 @@ func (r *runner) handOverPlan(now time.Time) (target, next int, at time.Time, ok
 	return target, next, at, true
 }
 
+func earliestOf(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 func latest(t time.Time, ts ...time.Time) time.Time {
 	for _, u := range ts {
 		if u.After(t) {
@@ -156,11 +164,12 @@ func (r *runner) handOver(ctx, opCtx context.Context) error {
 		return nil
 	}
 	e, te := &r.m.Entities[i], &r.m.Entities[target]
-	gap := r.handOverGap(te.PaceKind())
-	if ran := now.Sub(time.UnixMilli(te.SentAt)); r.young(te.PaceKind()) && ran < r.p.earliest(r.m, te.PaceKind()) {
-		gap = max(gap, ran/8)
+	kind, sent := te.PaceKind(), time.UnixMilli(te.SentAt)
+	r.ho.next = now.Add(r.handOverGap(kind))
+	if envelope := sent.Add(r.p.earliest(r.m, kind) - r.ho.rtt); r.young(kind) && now.Before(envelope) {
+		// Sparse before the envelope, as dense as usual from it.
+		r.ho.next = latest(r.ho.next, earliestOf(now.Add(now.Sub(sent)/8), envelope))
 	}
-	r.ho.next = now.Add(gap)
 	var jobID string
 	err := r.timed(func() (err error) {
 		jobID, err = r.reports.Generate(opCtx, e.Path, e.PolicyID)
