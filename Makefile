@@ -44,8 +44,9 @@ fuzz:
 e2e:
 	$(GO) test -count=1 -v ./internal/e2e/...
 
-## bench: the quota-scale benchmark (1,000 OUs, 10,000 accounts; about 40 minutes
-## and not part of test). It prints the tables of docs/benchmarks.md.
+## bench: the quota-scale benchmark (1,000 OUs, 10,000 accounts), the rows at IAM's own
+## latency over a network and seven nights of the schedule (about three hours,
+## not part of test). It prints the tables of docs/benchmarks.md.
 bench:
 	$(GO) run ./internal/bench/cmd/orgaudit-bench
 
