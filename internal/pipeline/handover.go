@@ -64,7 +64,7 @@ const pollEvery = 4
 // of it, spaced by an eighth of the time the job has run until the
 // envelope (a short job found at most an eighth late, in about eleven
 // Generates), as usual from there.
-const youngJobs = 4
+const youngJobs = 8
 
 // young reports whether the step has seen too few jobs of the kind end to
 // trust their low envelope.
