@@ -32,6 +32,12 @@ func TestSecondDemoShowsTheNextNight(t *testing.T) {
 		if i == 1 && !strings.Contains(stderr.String(), "Simulated clock ") {
 			t.Errorf("Got(second demo's output) without the simulated clock line:\n%s", stderr.String())
 		}
+		if i == 1 {
+			printed := stdout.String() + stderr.String()
+			if !strings.Contains(printed, "Since run "+sums[0].RunID+": ") || !strings.Contains(printed, "orgaudit diff previous latest") {
+				t.Errorf("Got(second demo's summary) without the changes since the first run:\n%s", printed)
+			}
+		}
 		latest := readJSON[reportdoc.Latest](t, filepath.Join(out, "orgaudit", reportdoc.LatestKey))
 		sums = append(sums, readJSON[reportdoc.Summary](t, filepath.Join(out, "orgaudit", filepath.FromSlash(latest.SummaryKey))))
 		time.Sleep(time.Second) // run ids are to the second

@@ -40,6 +40,8 @@ func printSummary(w io.Writer, sum *reportdoc.Summary, store objstore.Store, unu
 			f.Unchanged, plural(f.Unchanged, "report", "reports"), f.Stale, plural(f.Stale, "its", "their"))
 	}
 
+	printChangesSince(w, sum.Changes)
+
 	counts, err := unusedCounts(context.Background(), store, sum, unusedDays)
 	if err != nil {
 		fmt.Fprintf(w, "\n(could not read the reports for the unused-services table: %v)\n", err)
@@ -59,6 +61,21 @@ func printSummary(w io.Writer, sum *reportdoc.Summary, store objstore.Store, unu
 		tw.Flush()
 	}
 	fmt.Fprintf(w, "\nReport:  %s\nSummary: %s\n", store.Location(reportdoc.HTMLKey(sum.RunID)), store.Location(reportdoc.SummaryKey(sum.RunID)))
+}
+
+// printChangesSince says in one line what changed since the run the summary's
+// changes compare with, if any, and how to see it entity by entity.
+func printChangesSince(w io.Writer, c *reportdoc.Changes) {
+	if c == nil {
+		return
+	}
+	t := c.Totals
+	if t.Changed == 0 {
+		fmt.Fprintf(w, "\nNo changes since run %s in the %s both runs reported.\n", c.PreviousRunID, count(t.Compared, "entity", "entities"))
+		return
+	}
+	fmt.Fprintf(w, "\nSince run %s: %s changed, with %d newly accessed and %d newly unused services across them (orgaudit diff previous latest lists them).\n",
+		c.PreviousRunID, count(t.Changed, "entity", "entities"), t.NewlyAccessed, t.BecameUnused)
 }
 
 // printUnused prints how many services are unused in every report that
