@@ -170,11 +170,7 @@ func (r *runner) handOver(ctx, opCtx context.Context) error {
 		// Sparse before the envelope, as dense as usual from it.
 		r.ho.next = latest(r.ho.next, earliestOf(now.Add(now.Sub(sent)/8), envelope))
 	}
-	var jobID string
-	err := r.timed(func() (err error) {
-		jobID, err = r.reports.Generate(opCtx, e.Path, e.PolicyID)
-		return err
-	})
+	jobID, err := r.generate(opCtx, e)
 	now = time.Now()
 	if err != nil {
 		if stop, cerr := stopped(ctx, opCtx, err); stop {

@@ -276,11 +276,7 @@ func (r *runner) fillWindow(ctx, opCtx context.Context) error {
 		if !r.canFinish(e, now) && (len(r.running) > 0 || r.started > 0) {
 			return nil // but a step always starts one, or a short one never would
 		}
-		var jobID string
-		err := r.timed(func() (err error) {
-			jobID, err = r.reports.Generate(opCtx, e.Path, e.PolicyID)
-			return err
-		})
+		jobID, err := r.generate(opCtx, e)
 		now = time.Now()
 		if err != nil {
 			if stop, cerr := stopped(ctx, opCtx, err); stop {
@@ -315,6 +311,16 @@ func (r *runner) fillWindow(ctx, opCtx context.Context) error {
 		r.jobStarted(i, jobID, now)
 	}
 	return nil
+}
+
+// generate asks IAM for entity e's report job, timing the call for the
+// hand-over's round trip.
+func (r *runner) generate(opCtx context.Context, e *manifest.Entity) (jobID string, err error) {
+	err = r.timed(func() (err error) {
+		jobID, err = r.reports.Generate(opCtx, e.Path, e.PolicyID)
+		return err
+	})
+	return jobID, err
 }
 
 // jobStarted records the job IAM answered entity i's Generate with at now.
