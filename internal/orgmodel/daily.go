@@ -83,12 +83,21 @@ type habit struct {
 
 // dailyState is what AdvanceTo has done so far.
 type dailyState struct {
-	through   time.Time          // activity is published up to this instant
-	nextDay   time.Time          // the first day not yet drawn
-	pending   []use              // drawn, not yet published, by published
-	habits    map[string][]habit // account id -> habits, from the activity at AsOf
-	accounts  []string           // ids of the accounts that may be active
-	newcomers []string           // namespaces a burst draws from
+	through   time.Time      // activity is published up to this instant
+	nextDay   time.Time      // the first day not yet drawn
+	pending   []use          // drawn, not yet published, by published
+	accounts  []dailyAccount // the accounts that may be active
+	newcomers []string       // namespaces a burst draws from
+}
+
+// dailyAccount is what an account that may be active draws once: its
+// daily rate, its habits from the activity at AsOf, and its home region
+// (that of its last habit with one), where its bursts happen.
+type dailyAccount struct {
+	id     string
+	rate   float64
+	habits []habit
+	home   string
 }
 
 // AdvanceTo moves the organization's activity to instant t under its
@@ -136,7 +145,6 @@ func (o *Org) startDaily() *dailyState {
 	st := &dailyState{
 		through: o.AsOf,
 		nextDay: o.AsOf.UTC().Truncate(24 * time.Hour),
-		habits:  map[string][]habit{},
 	}
 	if o.Activity == nil {
 		o.Activity = map[string]map[string]Access{}
@@ -147,7 +155,6 @@ func (o *Org) startDaily() *dailyState {
 		if a.Status == "SUSPENDED" || o.Daily.draw("idle", a.ID) < o.Daily.IdleShare {
 			continue
 		}
-		st.accounts = append(st.accounts, a.ID)
 		var hs []habit
 		for ns, acc := range o.Activity[a.ID] {
 			used[ns] = true
@@ -158,7 +165,15 @@ func (o *Org) startDaily() *dailyState {
 			hs = append(hs, habit{namespace: ns, region: acc.Region, p: p})
 		}
 		slices.SortFunc(hs, func(x, y habit) int { return cmp.Compare(x.namespace, y.namespace) })
-		st.habits[a.ID] = hs
+		home := "us-east-1"
+		for _, h := range hs {
+			if h.region != "" {
+				home = h.region
+			}
+		}
+		// The account's own rate: uniform on [0, 2·ActiveShare], capped at 1.
+		rate := math.Min(1, 2*o.Daily.ActiveShare*o.Daily.draw("rate", a.ID))
+		st.accounts = append(st.accounts, dailyAccount{id: a.ID, rate: rate, habits: hs, home: home})
 	}
 	for _, s := range catalog.All() {
 		if !used[s.Namespace] {
@@ -182,17 +197,12 @@ func (o *Org) drawDay(st *dailyState, day time.Time) []use {
 		lag := time.Duration(d.draw("lag", acct, key, ns) * float64(PublicationDelay))
 		out = append(out, use{published: at.Add(lag), at: at, account: acct, namespace: ns, region: region})
 	}
-	for _, acct := range st.accounts {
-		// The account's own rate: uniform on [0, 2·ActiveShare], capped at 1.
-		rate := math.Min(1, 2*d.ActiveShare*d.draw("rate", acct))
-		if d.draw("active", acct, key) >= rate {
+	for _, a := range st.accounts {
+		acct := a.id
+		if d.draw("active", acct, key) >= a.rate {
 			continue
 		}
-		home := "us-east-1"
-		for _, h := range st.habits[acct] {
-			if h.region != "" {
-				home = h.region
-			}
+		for _, h := range a.habits {
 			if d.draw("use", acct, key, h.namespace) < h.p {
 				add(acct, h.namespace, h.region)
 			}
@@ -200,7 +210,7 @@ func (o *Org) drawDay(st *dailyState, day time.Time) []use {
 		if len(st.newcomers) > 0 && d.draw("burst", acct, key) < d.BurstShare {
 			for i := range 1 + int(d.draw("burst size", acct, key)*2) {
 				ns := st.newcomers[int(d.draw("burst service", acct, key, fmt.Sprint(i))*float64(len(st.newcomers)))%len(st.newcomers)]
-				add(acct, ns, home)
+				add(acct, ns, a.home)
 			}
 		}
 	}

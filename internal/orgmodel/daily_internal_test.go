@@ -16,7 +16,7 @@ func TestDailyShareOfActiveAccounts(t *testing.T) {
 	st := org.startDaily()
 	habitual := 0
 	for _, a := range st.accounts {
-		if len(st.habits[a]) > 0 {
+		if len(a.habits) > 0 {
 			habitual++
 		}
 	}
