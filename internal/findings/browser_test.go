@@ -210,6 +210,18 @@ func (d *Digest) mustServices(t *testing.T) []ServiceAge {
 	return s
 }
 
+// openReport writes page to a temporary report.html, opens it in the
+// browser and waits for the heatmap; it returns the file's path.
+func openReport(t *testing.T, ctx context.Context, page []byte) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(file, page, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")))
+	return file
+}
+
 func TestReportInBrowser(t *testing.T) {
 	ctx := browser(t)
 	in, known := browserInput(t)
@@ -220,11 +232,7 @@ func TestReportInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "report.html")
-	if err := os.WriteFile(file, res.HTML, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	do(t, ctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")))
+	file := openReport(t, ctx, res.HTML)
 	wantCols, wantGroup := columnOrder(t, in.Entries, 90)
 	if len(wantGroup) < 10 {
 		t.Fatalf("Got(%d never-accessed services in the input); want the group to have some", len(wantGroup))
@@ -640,11 +648,7 @@ func TestReportAtScale(t *testing.T) {
 		t.Errorf("Got(len(report.html)) = %d; want at most 2 MiB", len(res.HTML))
 	}
 	ctx := browser(t)
-	file := filepath.Join(t.TempDir(), "report.html")
-	if err := os.WriteFile(file, res.HTML, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	do(t, ctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")))
+	openReport(t, ctx, res.HTML)
 	nodes := eval[int](t, ctx, `document.getElementsByTagName("*").length`)
 	if nodes > 10_000 {
 		t.Errorf("Got(DOM elements) = %d; want at most 10,000 for 450,000 cells", nodes)

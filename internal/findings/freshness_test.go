@@ -2,8 +2,6 @@ package findings
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,11 +97,7 @@ func TestReportFreshnessInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "report.html")
-	if err := os.WriteFile(file, res.HTML, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	do(t, ctx, chromedp.Navigate("file://"+file), chromedp.WaitVisible(chromedp.CSS(".cell")))
+	openReport(t, ctx, res.HTML)
 	if got := eval[string](t, ctx, `document.getElementById("freshness").textContent`); got != "Reports 3 fresh, 1 unchanged, 1 stale" {
 		t.Errorf("Got(header) = %q; want the counts by freshness", got)
 	}
