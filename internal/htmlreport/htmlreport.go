@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"html"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -185,11 +184,6 @@ var pageText string
 // every exported method of every type the program reaches.
 var page = mustParsePage(pageText)
 
-// pageFields are the fields the page text may name, as {{name}}.
-var pageFields = []string{"runId", "organizationId", "completedAt", "status",
-	"entitiesTotal", "entitiesSucceeded", "entitiesFailed", "freshFresh", "freshUnchanged", "freshStale",
-	"unusedDays", "caveats", "data"}
-
 // pagePart is a piece of the page's text and the field that follows it
 // ("" after the last piece).
 type pagePart struct {
@@ -199,11 +193,12 @@ type pagePart struct {
 var fieldRE = regexp.MustCompile(`\{\{([A-Za-z]+)\}\}`)
 
 func mustParsePage(text string) []pagePart {
+	known := (&Report{}).fields(nil) // the fields a page may name
 	var parts []pagePart
 	at := 0
 	for _, m := range fieldRE.FindAllStringSubmatchIndex(text, -1) {
 		name := text[m[2]:m[3]]
-		if !slices.Contains(pageFields, name) {
+		if _, ok := known[name]; !ok {
 			panic(fmt.Sprintf("htmlreport: the page names an unknown field {{%s}}", name))
 		}
 		parts = append(parts, pagePart{text[at:m[0]], name})
