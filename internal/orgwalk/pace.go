@@ -12,7 +12,12 @@ import (
 // fast as the workers go), doubles on every throttled answer up to
 // maxGap, and shrinks by a sixteenth on every answer that was not
 // throttled, so the walk settles just under the rate Organizations grants
-// this caller, whatever it is.
+// this caller, whatever it is. The calls in flight when one is throttled
+// were sent at the same pace and are throttled together: only a call sent
+// after the last slow-down doubles the gap again, so one burst of the
+// workers is one signal, not a doubling per worker (over a network of
+// tens of milliseconds, four doublings at once left a walk at an eighth of
+// its rate for dozens of calls).
 const (
 	minGap = 50 * time.Millisecond
 	maxGap = 10 * time.Second
@@ -24,7 +29,10 @@ type caller struct {
 	p     *Progress
 	until time.Time // zero: no deadline
 
-	mu sync.Mutex // guards p
+	mu sync.Mutex // guards p and slowed
+	// slowed is when the gap last doubled: a throttled answer to a call
+	// sent before it says nothing about the new pace.
+	slowed time.Time
 }
 
 func (w *Walker) caller(p *Progress, until time.Time) *caller {
@@ -74,14 +82,18 @@ func (c *caller) do(ctx context.Context, what string, fn func(context.Context) e
 		if err := c.slot(ctx); err != nil {
 			return err
 		}
+		sent := time.Now()
 		err := fn(ctx)
 		c.mu.Lock()
 		c.p.Calls++
 		throttled := backoff.IsThrottle(err)
 		if throttled {
 			c.p.Throttled++
-			gap := max(2*time.Duration(c.p.PaceMillis)*time.Millisecond, minGap)
-			c.p.PaceMillis = min(gap, maxGap).Milliseconds()
+			if !sent.Before(c.slowed) {
+				gap := max(2*time.Duration(c.p.PaceMillis)*time.Millisecond, minGap)
+				c.p.PaceMillis = min(gap, maxGap).Milliseconds()
+				c.slowed = time.Now()
+			}
 			now := c.w.now()
 			if c.p.ThrottledSince == 0 {
 				c.p.ThrottledSince = now.UnixMilli()
