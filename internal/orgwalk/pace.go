@@ -9,9 +9,8 @@ import (
 )
 
 // Pacing of the walk's calls: the gap between two calls starts at zero (as
-// fast as the workers go), doubles on every throttled answer up to
-// maxGap, and shrinks by a sixteenth on every answer that was not
-// throttled, so the walk settles just under the rate Organizations grants
+// fast as the workers go), doubles on a throttled answer up to maxGap,
+// and shrinks by a sixteenth on every answer that was not throttled, so the walk settles just under the rate Organizations grants
 // this caller, whatever it is. The calls in flight when one is throttled
 // were sent at the same pace and are throttled together: only a call sent
 // after the last slow-down doubles the gap again, so one burst of the
